@@ -1,0 +1,1 @@
+"""Shared configuration, service start-up and the command line of ScoreStream."""

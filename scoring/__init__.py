@@ -1,0 +1,1 @@
+"""The scoring engine, rule sets, MongoDB persistence and the Huey tasks."""
