@@ -33,7 +33,9 @@ from scoring.rules import RuleSet, rule_set_from_document
 
 UTC_MS = pa.timestamp("ms", tz="UTC")
 
-#: Arrow types of the ``events`` fields, ``properties`` aside.
+#: Arrow types of the ``events`` fields, ``properties`` aside. The worker's
+#: ``scored`` flag is left out: it is internal, and nx-27017 0.8.1 stores a
+#: ``$set`` boolean as the integer 1, which a typed column would reject.
 EVENT_FIELDS: dict[str, pa.DataType] = {
     "source": pa.string(),
     "event_id": pa.string(),
@@ -43,7 +45,6 @@ EVENT_FIELDS: dict[str, pa.DataType] = {
     "received_at": UTC_MS,
     "rules_version": pa.int64(),
     "payload_hash": pa.string(),
-    "scored": pa.bool_(),
     "batch_id": pa.string(),
     "email": pa.string(),
     "name": pa.string(),
