@@ -43,14 +43,21 @@ def audit_trail(db: Database, lead_ids: str | Iterable[str]) -> pl.DataFrame:
     Returns
     -------
     polars.DataFrame
-        :data:`TRAIL_COLUMNS`; ``occurred_at`` is the causing event's time
-        (null for decay rows), ``rule_points`` the points the rule gave and
-        ``points`` the effective change after decay floor, cap and floor.
+        :data:`TRAIL_COLUMNS`. ``occurred_at`` is the causing event's time
+        (null for decay rows). ``rule_points`` are the points the rule gave,
+        and ``points`` the effective change after clamping into the floor and
+        the cap.
     """
-    ids = [lead_ids] if isinstance(lead_ids, str) else list(lead_ids)
+    ids = _id_list(lead_ids)
     history = load_history(db, lead_ids=ids)
     events = load_events(db, lead_ids=ids, columns=["lead_id", "source", "event_id", "occurred_at"])
     return trail_from_frames(history, events)
+
+
+def _id_list(lead_ids: str | Iterable[str]) -> list[str]:
+    if isinstance(lead_ids, str):
+        return [lead_ids]
+    return list(lead_ids)
 
 
 def trail_from_frames(history: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
@@ -108,12 +115,12 @@ def replay_check(db: Database, lead_ids: str | Iterable[str] | None = None) -> R
     ``lead_ids`` limits the check to some leads; by default every lead is
     checked.
     """
-    ids = None if lead_ids is None else ([lead_ids] if isinstance(lead_ids, str) else list(lead_ids))
+    ids = None if lead_ids is None else _id_list(lead_ids)
     leads = load_leads(
         db, lead_ids=ids, columns=["lead_id", "score", "row_count", "decayed_until"]
     )
     history = load_history(db, lead_ids=ids, columns=["lead_id", "seq", "points"])
-    events = load_events(db, lead_ids=ids, columns=FOLD_COLUMNS)
+    events = load_events(db, lead_ids=ids, columns=FOLD_COLUMNS, sort=True)
     return replay_check_frames(leads, history, events, load_rule_sets(db))
 
 

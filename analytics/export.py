@@ -1,9 +1,9 @@
 """Stream leads, events and score history as CSV or Parquet.
 
 :func:`stream_export` returns an iterator of ``bytes`` that a web response or
-a file can consume as it comes: rows are read from MongoDB one chunk at a
-time (:func:`analytics.loaders.iter_frames`), converted and written out, so
-memory stays flat whatever the collection's size. :func:`write_export` saves
+a file can consume as it comes. Rows are read from MongoDB one chunk at a
+time (:func:`analytics.loaders.iter_frames`), then converted and written
+out, so memory stays flat whatever the collection's size. :func:`write_export` saves
 the same bytes to a file.
 
 CSV follows RFC 4180: comma separated, CRLF line ends, fields quoted when
@@ -275,21 +275,21 @@ def stream_export(
     if properties and kind != "events":
         raise ValueError("properties= applies to the events export only")
 
-    wanted = list(columns or DEFAULT_COLUMNS[kind])
-    loaded = list(wanted)
-    if kind == "leads" and "score" in wanted:
+    selected = list(columns or DEFAULT_COLUMNS[kind])
+    loaded = list(selected)
+    if kind == "leads" and "score" in selected:
         loaded += [name for name in ("stage", "last_activity_at", "anchor_version", "decayed_until") if name not in loaded]
     schema = build_schema(_FIELDS[kind], loaded, properties)
     query = _query(kind, filters)
     frames = iter_frames(db[_collection(kind)], query, schema, batch_size=chunk_rows, sort=_SORT[kind])
 
     convert: Callable[[pl.DataFrame], pl.DataFrame]
-    if kind == "leads" and "score" in wanted:
+    if kind == "leads" and "score" in selected:
         rule_sets = load_rule_sets(db)
         when = now or datetime.now(timezone.utc)
 
         def convert(frame: pl.DataFrame) -> pl.DataFrame:
-            return decay_stored_leads(frame, rule_sets, when).select(wanted)
+            return decay_stored_leads(frame, rule_sets, when).select(selected)
 
     else:
 

@@ -18,8 +18,8 @@ sorted by lead and fold order, with the engine's semantics step for step:
 * the event's points are added and the sum is clamped into ``[floor, cap]``;
 * at the end, decay is applied up to the fold's end time.
 
-Two modes choose the rule set of each event: ``"candidate"`` scores every
-event under one rule set as if it had always been live, and ``"as_lived"``
+Two modes choose the rule set of each event. ``"candidate"`` scores every
+event under one rule set as if it had always been live. ``"as_lived"``
 scores each event under the ``rules_version`` it was stored with, which
 reproduces the stored scores.
 """
@@ -335,12 +335,7 @@ def prepare_events(events: pl.DataFrame | pl.LazyFrame, table: RuleTable, mode: 
         ).join(table.points_frame().lazy(), on=["_vidx", "type"], how="left", maintain_order="left")
 
     frame = frame.with_columns(
-        (pl.col("lead_id") != pl.col("lead_id").shift())
-        .fill_null(True)
-        .cum_sum()
-        .sub(1)
-        .cast(pl.Int64)
-        .alias("_lead"),
+        pl.col("lead_id").rle_id().cast(pl.Int64).alias("_lead"),
         pl.col("occurred_at").dt.cast_time_unit("us").dt.epoch("us").alias("_t"),
         pl.col("_points").is_not_null().alias("_known"),
     ).with_columns(pl.col("_points").fill_null(0))

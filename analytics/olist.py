@@ -1,6 +1,6 @@
 """Load the Olist marketing-funnel CSVs as ScoreStream events.
 
-The "Marketing Funnel by Olist" data set holds real, anonymised B2B leads:
+The "Marketing Funnel by Olist" data set contains real, anonymised B2B leads:
 sellers who filled in a form on a landing page (marketing qualified leads)
 and, for some of them, the closed deal. It is licensed CC BY-NC-SA 4.0
 (non-commercial), so ScoreStream never ships it: the caller names a folder

@@ -12,9 +12,9 @@ also backtests both rule sets: how well reaching ``stage`` predicted the
 outcome. Each lead's history is cut at its first outcome, and outcome events
 are left out of the fold, so a stage reached by the outcome's own points does
 not count as a prediction. A lead is flagged when its score reaches the
-stage's threshold before that cut; a flag is a hit when the outcome follows
-within ``within_days`` of it (at any later time when ``within_days`` is
-None). Precision is hits over flagged leads, recall is hits over leads with
+stage's threshold before that cut. A flag is a hit when the outcome follows
+within ``within_days`` of it, or at any later time when ``within_days`` is
+None. Precision is hits over flagged leads, recall is hits over leads with
 an outcome, and lift is precision over the base rate of outcomes.
 """
 
@@ -163,7 +163,7 @@ def simulate(
     """
     rules = as_rule_set(candidate)
     rule_sets = load_rule_sets(db)
-    events = load_events(db, columns=FOLD_COLUMNS)
+    events = load_events(db, columns=FOLD_COLUMNS, sort=True)
     leads = load_leads(db, columns=LEAD_COLUMNS)
     return simulate_frames(
         events, leads, rule_sets, rules, now,
@@ -204,6 +204,7 @@ def simulate_frames(
 
     compared = (
         old.join(new, on="lead_id", how="full", coalesce=True)
+        .sort("lead_id")
         .with_columns(pl.col("old_score").fill_null(0), pl.col("new_score").fill_null(0))
         .with_columns(
             (pl.col("new_score") - pl.col("old_score")).alias("delta"),
@@ -215,7 +216,6 @@ def simulate_frames(
             "lead_id", "old_score", "new_score", "delta", "old_rank", "new_rank",
             "rank_change", "old_stage", "new_stage",
         )
-        .sort("lead_id")
     )
 
     result = SimulationResult(
@@ -242,8 +242,14 @@ def simulate_frames(
 
 
 def _rank(column: str) -> pl.Expr:
-    """Leaderboard rank: score descending, ties by lead id, so ranks are unique."""
-    return pl.struct((-pl.col(column)).alias("s"), pl.col("lead_id")).rank("ordinal").cast(pl.Int64)
+    """Leaderboard rank: score descending, ties by lead id, so ranks are unique.
+
+    The frame must be sorted by ``lead_id``: the row index then breaks ties,
+    and one int64 key (score times the row count, plus the index) ranks
+    faster than a struct of score and text.
+    """
+    key = -pl.col(column).cast(pl.Int64) * pl.len().cast(pl.Int64) + pl.int_range(pl.len(), dtype=pl.Int64)
+    return key.rank("ordinal").cast(pl.Int64)
 
 
 def _lowest_stage(rules: RuleSet) -> str:

@@ -120,7 +120,7 @@ def cohort_score_over_time(
 
 
 def score_distribution(leads: pl.DataFrame, bins: int | list[int] = 10) -> pl.DataFrame:
-    """Count leads per score bin ``[low, high)``; the last bin also holds its high edge.
+    """Count leads per score bin ``[low, high)``; the last bin also includes its high edge.
 
     ``bins`` is a number of equal-width bins over the scores' range, or the
     bin edges in ascending order.

@@ -94,9 +94,8 @@ def insert_and_score(store: Store, documents: list[dict[str, Any]], now: datetim
 def cdnow_frame(customers: int) -> pl.DataFrame:
     """Read the first ``customers`` CDNOW customers, dates shifted to end a day before NOW.
 
-    Rows become ``purchase`` events; a row repeating an earlier one of the
-    same customer and day gets its own event id, as the purchase log counts
-    it twice.
+    Each row gets its own number in ``row``, later the event id, because the
+    purchase log lists some identical purchases twice and both count.
     """
     frame = _read_cdnow()
     frame = frame.filter(pl.col("customer_id").cast(pl.Int64) <= customers)
@@ -129,7 +128,7 @@ def cdnow_documents(frame: pl.DataFrame, rules_version: int) -> list[dict[str, A
     """Turn CDNOW rows into events: ``purchase``, or ``refund`` for a dollar value of 0.
 
     ``refund`` has no points under :data:`CDNOW_RULES`, so the data also
-    holds events of an unknown type.
+    contains events of an unknown type.
     """
     return [
         event_document(

@@ -102,7 +102,7 @@ def test_backtest_hand_computed(new_db: Callable[[], Database]) -> None:
     assert candidate_entry["precision"] == pytest.approx(0.5)
 
 
-def test_replay_check_passes_after_rule_change(client, new_db: Callable[[], Database]) -> None:
+def test_replay_check_passes_after_rule_change(new_db: Callable[[], Database]) -> None:
     db = new_db()
     store = Store(db)
     first = store.publish_rules(CDNOW_RULES, published_by="tests")
