@@ -57,6 +57,20 @@ class Runtime:
 
         return build_queue(self)
 
+    @cached_property
+    def keys(self):  # type: ignore[no-untyped-def]
+        """Digests of the API keys that may write."""
+        from ingest.auth import KeyRing
+
+        return KeyRing(self.settings.api_keys)
+
+    @cached_property
+    def read_tokens(self):  # type: ignore[no-untyped-def]
+        """Digests of the tokens that may read ``/ws`` and the dashboard."""
+        from ingest.auth import KeyRing
+
+        return KeyRing(self.settings.read_tokens)
+
     def close(self) -> None:
         """Close the clients that were opened."""
         if "mongo" in self.__dict__:

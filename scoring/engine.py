@@ -11,9 +11,11 @@ Semantics (``docs/scoring.md`` explains each choice):
 * Unknown types are kept and counted but add nothing and are not activity.
 * Decay happens in discrete steps at ``last_activity + after + k * every``
   (``k >= 1``). Each step lowers a positive score by ``decay.points`` but never
-  below ``max(0, floor)``, and writes one ``decay`` row stamped with the step's
-  time. History rows are therefore a function of the events, their rule
-  versions and the time of evaluation, not of when a job happened to run.
+  below ``max(0, floor)``. The decay of one idle gap is one ``decay`` row,
+  stamped with the time of its last effective step and extended in place
+  while the gap lasts. History rows are therefore a function of the events,
+  their rule versions and the time of evaluation, not of when or how often a
+  job ran.
 * Decay after an activity follows the rule version that activity was scored
   under.
 """
@@ -60,6 +62,9 @@ class LeadState:
     last_key: EventKey | None = None
     event_count: int = 0
     row_count: int = 0
+    # (seq, score_before, stage_before) of the decay row of the current idle
+    # gap, which further decay extends instead of adding a row.
+    open_decay: tuple[int, int, str | None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +136,12 @@ def apply_decay(
     until: datetime,
     cause: str = "decay",
 ) -> tuple[LeadState, list[Change]]:
-    """Apply every decay step due up to ``until``; return the state and its rows."""
+    """Apply every decay step due up to ``until``; return the state and its rows.
+
+    All the decay of one idle gap is one row. While the gap is still open
+    (no activity since), later steps extend that row in place: the returned
+    row keeps its ``seq`` and replaces the stored one.
+    """
     if state.last_activity_at is None or state.anchor_version is None:
         return state, []
     rules = rules_by_version[state.anchor_version]
@@ -143,41 +153,46 @@ def apply_decay(
         return state, []
 
     lower = decay_floor(rules)
-    score, stage, seq = state.score, state.stage, state.row_count
-    rows: list[Change] = []
-    for k in steps:
-        if score <= lower:
-            break
-        after = max(score - rules.decay.points, lower)
-        new_stage = rules.stage_for(after)
-        rows.append(
-            Change(
-                lead_id=lead_id,
-                seq=seq,
-                at=decay_step_time(state.last_activity_at, k, rules),
-                cause=cause,
-                event_id=None,
-                event_type=None,
-                source=None,
-                rule_points=-rules.decay.points,
-                points=after - score,
-                score_before=score,
-                score_after=after,
-                stage_before=stage,
-                stage_after=new_stage,
-                rules_version=rules.version,
-            )
-        )
-        score, stage, seq = after, new_stage, seq + 1
+    last_step_at = decay_step_time(state.last_activity_at, steps[-1], rules)
+    if state.score <= lower:
+        return replace(state, decayed_until=last_step_at), []
+    # Steps until the score reaches the lower bound; later ones change nothing.
+    needed = -(-(state.score - lower) // rules.decay.points)
+    effective = min(len(steps), needed)
+    after = max(state.score - effective * rules.decay.points, lower)
+    stage = rules.stage_for(after)
 
+    if state.open_decay is not None:
+        seq, score_before, stage_before = state.open_decay
+        row_count = state.row_count
+    else:
+        seq, score_before, stage_before = state.row_count, state.score, state.stage
+        row_count = state.row_count + 1
+    row = Change(
+        lead_id=lead_id,
+        seq=seq,
+        at=decay_step_time(state.last_activity_at, steps[0] + effective - 1, rules),
+        cause=cause,
+        event_id=None,
+        event_type=None,
+        source=None,
+        rule_points=after - score_before,
+        points=after - score_before,
+        score_before=score_before,
+        score_after=after,
+        stage_before=stage_before,
+        stage_after=stage,
+        rules_version=rules.version,
+    )
     new_state = replace(
         state,
-        score=score,
+        score=after,
         stage=stage,
-        decayed_until=decay_step_time(state.last_activity_at, steps[-1], rules),
-        row_count=seq,
+        decayed_until=last_step_at,
+        row_count=row_count,
+        open_decay=(seq, score_before, stage_before),
     )
-    return new_state, rows
+    return new_state, [row]
 
 
 def apply_event(
@@ -193,7 +208,8 @@ def apply_event(
     if event.type not in rules.points:
         return state, []
 
-    state, rows = apply_decay(event.lead_id, state, rules_by_version, event.occurred_at, cause)
+    decay_cause = "rescore" if cause == "rescore" else "decay"
+    state, rows = apply_decay(event.lead_id, state, rules_by_version, event.occurred_at, decay_cause)
     before = state.score
     rule_points = rules.points[event.type]
     after = clamp(before + rule_points, rules.floor, rules.cap)
@@ -224,6 +240,7 @@ def apply_event(
         anchor_version=event.rules_version,
         decayed_until=event.occurred_at,
         row_count=state.row_count + 1,
+        open_decay=None,
     )
     return state, rows
 
@@ -246,7 +263,7 @@ def fold(
         rows.extend(new_rows)
     state, new_rows = apply_decay(lead_id, state, rules_by_version, now, cause or "decay")
     rows.extend(new_rows)
-    return state, rows
+    return state, _last_per_seq(rows)
 
 
 def is_in_order(state: LeadState, event: Event) -> bool:
@@ -286,15 +303,26 @@ def score_new_events(
             rows.extend(new_rows)
         state, new_rows = apply_decay(lead_id, state, rules_by_version, now)
         rows.extend(new_rows)
-        from_seq = rows[0].seq if rows else state.row_count
-        return Update(state=state, rows=rows, from_seq=from_seq, refolded=False)
+        from_seq = min((row.seq for row in rows), default=state.row_count)
+        return Update(state=state, rows=_last_per_seq(rows), from_seq=from_seq, refolded=False)
 
     if all_events is None:
         raise ValueError("a late event needs all_events to re-fold the lead")
     new_state, all_rows = fold(lead_id, all_events, rules_by_version, now)
     late_at = ordered[0].occurred_at
     from_seq = sum(1 for row in all_rows if row.at < late_at)
+    if from_seq and all_rows[from_seq - 1].event_id is None:
+        # The late event splits an idle gap, so that gap's decay row changes too.
+        from_seq -= 1
     return Update(state=new_state, rows=all_rows[from_seq:], from_seq=from_seq, refolded=True)
+
+
+def _last_per_seq(rows: list[Change]) -> list[Change]:
+    """Keep the final version of each row; an extended decay row repeats its seq."""
+    latest: dict[int, Change] = {}
+    for row in rows:
+        latest[row.seq] = row
+    return [latest[seq] for seq in sorted(latest)]
 
 
 def current_score(state: LeadState, rules_by_version: Mapping[int, RuleSet], now: datetime) -> int:

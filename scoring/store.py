@@ -80,7 +80,10 @@ class Store:
             [
                 IndexModel([("source", ASCENDING), ("event_id", ASCENDING)], unique=True),
                 IndexModel([("lead_id", ASCENDING), ("occurred_at", ASCENDING), ("event_id", ASCENDING)]),
-                IndexModel([("lead_id", ASCENDING), ("scored", ASCENDING)]),
+                # Single-field indexes beside the compound ones: the embedded
+                # server (nx-27017 0.8.1) uses only single-field indexes and
+                # scans the collection for a compound prefix.
+                IndexModel([("lead_id", ASCENDING)]),
                 IndexModel([("scored", ASCENDING), ("received_at", ASCENDING)]),
                 IndexModel([("batch_id", ASCENDING)]),
             ]
@@ -95,6 +98,7 @@ class Store:
         self.history.create_indexes(
             [
                 IndexModel([("lead_id", ASCENDING), ("seq", ASCENDING)], unique=True),
+                IndexModel([("lead_id", ASCENDING)]),
                 IndexModel([("at", ASCENDING)]),
             ]
         )
@@ -287,6 +291,7 @@ def state_from_document(document: Mapping[str, Any]) -> LeadState:
         last_key=(as_utc(last_key["at"]), last_key["event_id"], last_key["source"]) if last_key else None,
         event_count=int(document.get("event_count", 0)),
         row_count=int(document.get("row_count", 0)),
+        open_decay=tuple(document["open_decay"]) if document.get("open_decay") else None,  # type: ignore[arg-type]
     )
 
 
@@ -324,6 +329,7 @@ def lead_document(
             else None
         ),
         "row_count": state.row_count,
+        "open_decay": list(state.open_decay) if state.open_decay else None,
         "next_decay_at": next_decay_at,
     }
 

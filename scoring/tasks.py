@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from huey import RedisHuey, crontab
 
-from scoring import worker
+from scoring import batch, rescore, worker
 from scoring.store import utcnow
 
 if TYPE_CHECKING:
@@ -29,16 +29,17 @@ class Queue:
     """The Huey instance and handles to the tasks registered on it."""
 
     huey: RedisHuey
-    score_leads: Any
+    score_events: Any
+    rescore_leads: Any
     decay_due: Any
     sweep_unscored: Any
 
-    def enqueue_leads(self, lead_ids: Sequence[str], chunk_size: int = 200) -> int:
-        """Enqueue scoring tasks for the leads, ``chunk_size`` leads per task."""
-        unique = list(dict.fromkeys(lead_ids))
-        for start in range(0, len(unique), chunk_size):
-            self.score_leads(unique[start : start + chunk_size])
-        return (len(unique) + chunk_size - 1) // chunk_size
+    def enqueue_events(self, event_ids: Sequence[Any], chunk_size: int = 500) -> int:
+        """Enqueue scoring tasks for stored events, ``chunk_size`` events per task."""
+        ids = [str(value) for value in event_ids]
+        for start in range(0, len(ids), chunk_size):
+            self.score_events(ids[start : start + chunk_size])
+        return (len(ids) + chunk_size - 1) // chunk_size
 
 
 def build_queue(runtime: "Runtime") -> Queue:
@@ -52,18 +53,23 @@ def build_queue(runtime: "Runtime") -> Queue:
         blocking=True,
     )
 
-    def score_leads(lead_ids: list[str]) -> None:
+    def score_events(event_ids: list[str]) -> None:
         started = time.perf_counter()
-        outcomes = [worker.score_lead(runtime.store, lead_id, runtime.publisher.publish) for lead_id in lead_ids]
-        done = [outcome for outcome in outcomes if outcome is not None]
+        outcome = batch.score_events(runtime.store, event_ids, runtime.publisher.publish)
         logger.info(
-            "score_leads: %d leads, %d updated, %d events, %d re-folds in %.3f s",
-            len(lead_ids),
-            len(done),
-            sum(outcome.events for outcome in done),
-            sum(1 for outcome in done if outcome.refolded),
+            "score_events: %d ids, %d unscored events for %d leads, %d per-lead fallbacks, %d re-folds in %.3f s",
+            len(event_ids),
+            outcome.events,
+            outcome.leads,
+            outcome.fallbacks,
+            outcome.refolds,
             time.perf_counter() - started,
         )
+
+    def rescore_leads(job_id: str, version: int, lead_ids: list[str]) -> None:
+        started = time.perf_counter()
+        done = rescore.run_chunk(runtime, job_id, version, lead_ids)
+        logger.info("rescore %s: %d leads in %.3f s, %d done", job_id, len(lead_ids), time.perf_counter() - started, done)
 
     def decay_due() -> None:
         started = time.perf_counter()
@@ -72,15 +78,21 @@ def build_queue(runtime: "Runtime") -> Queue:
 
     def sweep_unscored() -> None:
         cutoff = utcnow() - timedelta(seconds=settings.sweep_after)
-        lead_ids = runtime.store.events.distinct("lead_id", {"scored": False, "received_at": {"$lte": cutoff}})
-        if lead_ids:
-            logger.warning("sweep: %d leads have events unscored after %d s; re-enqueueing", len(lead_ids), settings.sweep_after)
-            queue.enqueue_leads(lead_ids)
+        stale = runtime.store.events.find({"scored": False, "received_at": {"$lte": cutoff}}, {"_id": 1})
+        event_ids = [document["_id"] for document in stale]
+        if event_ids:
+            logger.warning(
+                "sweep: %d events still unscored %d s after they were accepted; re-enqueueing them",
+                len(event_ids),
+                settings.sweep_after,
+            )
+            queue.enqueue_events(event_ids, settings.chunk_size)
 
     minutes = max(1, settings.decay_interval // 60)
     queue = Queue(
         huey=huey,
-        score_leads=huey.task(name="score_leads", retries=3, retry_delay=1)(score_leads),
+        score_events=huey.task(name="score_events", retries=3, retry_delay=1)(score_events),
+        rescore_leads=huey.task(name="rescore_leads", retries=3, retry_delay=1)(rescore_leads),
         decay_due=huey.periodic_task(crontab(minute=f"*/{minutes}"), name="decay_due")(decay_due),
         sweep_unscored=huey.periodic_task(crontab(minute="*"), name="sweep_unscored")(sweep_unscored),
     )

@@ -173,10 +173,11 @@ def decay_lead(store: Store, lead_id: str, now: datetime, publish: Publish | Non
         )
         if not store.replace_lead(document, lead["revision"]):
             continue
-        store.write_history(lead_id, revision, state.row_count, rows)
+        from_seq = rows[0].seq if rows else new_state.row_count
+        store.write_history(lead_id, revision, from_seq, rows)
         outcome = LeadOutcome(lead_id, state.score, new_state.score, 0, False, attempt)
         if publish is not None and rows:
-            update = engine.Update(new_state, rows, state.row_count, False)
+            update = engine.Update(new_state, rows, from_seq, False)
             publish(score_messages(outcome, state, update, None, cause="decay"))
         return outcome
     raise RuntimeError(f"lead {lead_id!r}: decay gave up after {MAX_ATTEMPTS} conflicts")

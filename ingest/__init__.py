@@ -1,0 +1,1 @@
+"""The Flask app: HTTP API, validation, batch parsing and the WebSocket hub."""

@@ -1,0 +1,161 @@
+"""Event validation and normalisation, with msgspec doing the type checks.
+
+An incoming event becomes the stored document: ids trimmed, e-mail lead ids
+lower-cased, ``occurred_at`` parsed to UTC, a derived ``event_id`` when the
+sender gave none, and a payload hash to tell duplicates from conflicts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import msgspec
+
+from scorestream.errors import ValidationError
+from scoring.store import payload_hash
+
+MAX_EVENT_ID = 128
+MAX_LEAD_ID = 256
+MAX_TYPE = 64
+MAX_SOURCE = 64
+MAX_TEXT = 256
+MAX_PROPERTIES_BYTES = 16 * 1024
+MAX_PROPERTIES_DEPTH = 5
+MAX_FUTURE = timedelta(minutes=5)
+# Epoch values below this are seconds, above it milliseconds: 1e11 seconds is
+# the year 5138, while 1e11 milliseconds is March 1973.
+EPOCH_MILLIS_FROM = 100_000_000_000
+
+_TYPE = re.compile(r"^[A-Za-z0-9_.:\-]+$")
+_SOURCE = re.compile(r"^[A-Za-z0-9_.\-]+$")
+
+
+class EventIn(msgspec.Struct, forbid_unknown_fields=True):
+    """The event shape accepted by every ingest endpoint."""
+
+    type: str
+    occurred_at: str | int | float
+    event_id: str | None = None
+    lead_id: str | None = None
+    properties: dict[str, Any] = {}
+    source: str = "api"
+    email: str | None = None
+    name: str | None = None
+    company: str | None = None
+
+
+def parse_timestamp(value: Any, now: datetime) -> datetime:
+    """Parse ISO 8601 with an offset, or epoch seconds or milliseconds, into UTC.
+
+    Raise :class:`ValidationError` for a missing offset, a value more than five
+    minutes in the future, or anything unparseable.
+    """
+    if isinstance(value, bool):
+        raise ValidationError(f"occurred_at {value!r} is not a timestamp; send ISO 8601 with an offset or epoch seconds")
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value) or value < 0:
+            raise ValidationError(f"occurred_at {value!r} is not a valid epoch time; send a positive number of seconds or milliseconds")
+        seconds = value / 1000 if abs(value) >= EPOCH_MILLIS_FROM else value
+        try:
+            parsed = datetime.fromtimestamp(seconds, tz=timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            raise ValidationError(f"occurred_at {value!r} is out of range for an epoch time") from None
+    else:
+        text = str(value).strip()
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValidationError(
+                f"occurred_at {value!r} is not ISO 8601; send for example '2026-03-01T12:00:00+00:00' or epoch seconds"
+            ) from None
+        if parsed.tzinfo is None or parsed.utcoffset() is None:
+            raise ValidationError(
+                f"occurred_at {value!r} has no UTC offset; add one, for example 'Z' or '+02:00'"
+            )
+        parsed = parsed.astimezone(timezone.utc)
+    if parsed - now > MAX_FUTURE:
+        raise ValidationError(
+            f"occurred_at {value!r} is more than 5 minutes in the future (server time {now.isoformat()}); check the sender's clock"
+        )
+    # BSON dates hold milliseconds, so round here to keep stored and hashed values equal.
+    return parsed.replace(microsecond=parsed.microsecond // 1000 * 1000)
+
+
+def _depth(value: Any, level: int = 1) -> int:
+    if isinstance(value, dict):
+        return max([level] + [_depth(item, level + 1) for item in value.values()])
+    if isinstance(value, list):
+        return max([level] + [_depth(item, level + 1) for item in value])
+    return level - 1 if level > 1 else 0
+
+
+def _text(name: str, value: str | None, limit: int) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    if len(value) > limit:
+        raise ValidationError(f"{name} is {len(value)} characters long; the limit is {limit}")
+    return value or None
+
+
+def normalise_event(raw: Any, now: datetime, rules_version: int, batch_id: str | None = None) -> dict[str, Any]:
+    """Validate one raw event and return the document to store.
+
+    Raise :class:`ValidationError` naming the field, the value and the fix.
+    """
+    if not isinstance(raw, dict):
+        raise ValidationError(f"an event must be a JSON object, got {type(raw).__name__}")
+    try:
+        event = msgspec.convert(raw, EventIn)
+    except msgspec.ValidationError as error:
+        allowed = ", ".join(EventIn.__struct_fields__)
+        raise ValidationError(f"invalid event: {error}; allowed fields: {allowed}") from None
+
+    event_type = event.type.strip()
+    if not 1 <= len(event_type) <= MAX_TYPE or not _TYPE.match(event_type):
+        raise ValidationError(
+            f"type {event.type!r} is invalid; use 1 to {MAX_TYPE} letters, digits, '_', '.', ':' or '-'"
+        )
+    source = event.source.strip()
+    if not 1 <= len(source) <= MAX_SOURCE or not _SOURCE.match(source):
+        raise ValidationError(f"source {event.source!r} is invalid; use 1 to {MAX_SOURCE} letters, digits, '_', '.' or '-'")
+
+    email = _text("email", event.email, MAX_TEXT)
+    email = email.lower() if email else None
+    lead_id = _text("lead_id", event.lead_id, MAX_LEAD_ID)
+    if lead_id is None:
+        if email is None:
+            raise ValidationError("the event has neither lead_id nor email; send one of them to name the lead")
+        lead_id = email
+    elif "@" in lead_id:
+        lead_id = lead_id.lower()
+
+    properties = event.properties
+    if _depth(properties) > MAX_PROPERTIES_DEPTH:
+        raise ValidationError(f"properties are nested deeper than {MAX_PROPERTIES_DEPTH} levels; flatten them")
+    size = len(msgspec.json.encode(properties))
+    if size > MAX_PROPERTIES_BYTES:
+        raise ValidationError(f"properties are {size} bytes as JSON; the limit is {MAX_PROPERTIES_BYTES}")
+
+    document: dict[str, Any] = {
+        "source": source,
+        "lead_id": lead_id,
+        "type": event_type,
+        "occurred_at": parse_timestamp(event.occurred_at, now),
+        "properties": properties,
+        "email": email,
+        "name": _text("name", event.name, MAX_TEXT),
+        "company": _text("company", event.company, MAX_TEXT),
+    }
+    event_id = _text("event_id", event.event_id, MAX_EVENT_ID)
+    document["payload_hash"] = payload_hash(document)
+    if event_id is None:
+        # A stable id from the content, so a sender's retry is a duplicate.
+        event_id = "h-" + hashlib.sha256((source + document["payload_hash"]).encode()).hexdigest()[:40]
+    document["event_id"] = event_id
+    document.update(received_at=now, rules_version=rules_version, scored=False, batch_id=batch_id)
+    return document

@@ -1,0 +1,7 @@
+"""Allow ``python -m scorestream``."""
+
+import sys
+
+from scorestream.cli import main
+
+sys.exit(main())
