@@ -77,6 +77,11 @@ def build_queue(runtime: "Runtime") -> Queue:
         logger.info("decay_due: %d leads decayed in %.3f s", changed, time.perf_counter() - started)
 
     def sweep_unscored() -> None:
+        # While tasks are queued, old unscored events are most likely just
+        # waiting their turn; re-enqueueing them would only add load. A lost
+        # task (consumer killed, Redis restarted) is found once the queue drains.
+        if huey.pending_count() > 0:
+            return
         cutoff = utcnow() - timedelta(seconds=settings.sweep_after)
         stale = runtime.store.events.find({"scored": False, "received_at": {"$lte": cutoff}}, {"_id": 1})
         event_ids = [document["_id"] for document in stale]
