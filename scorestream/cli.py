@@ -180,6 +180,14 @@ def command_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_dashboard(args: argparse.Namespace) -> int:
+    """Serve the Panel dashboard."""
+    from dashboards.app import serve
+
+    serve(args.port, args.api, args.data_dir)
+    return 0
+
+
 def command_secret(_args: argparse.Namespace) -> int:
     """Print a new Standard Webhooks secret."""
     print("whsec_" + base64.b64encode(secrets.token_bytes(32)).decode())
@@ -199,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = add("up", command_up, "start embedded services, web app, worker and dashboard; load the demo data")
     up.add_argument("--port", type=int, default=5001, help="web app port on 127.0.0.1 (default 5001)")
-    up.add_argument("--dashboard-port", type=int, default=0, help="dashboard port, 0 to not start it (default 0)")
+    up.add_argument("--dashboard-port", type=int, default=5006, help="dashboard port, 0 to not start it (default 5006)")
     up.add_argument("--no-demo", action="store_true", help="do not load the sample data into an empty database")
     up.add_argument("--once", action="store_true", help="stop everything after start-up and the demo load")
 
@@ -209,6 +217,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = add("worker", command_worker, "run a Huey consumer that scores events")
     worker.add_argument("--threads", type=int, help="consumer threads (default SCORESTREAM_WORKER_THREADS or 2)")
+
+    dashboard = add("dashboard", command_dashboard, "serve the Panel dashboard (leaderboard, trends, audit, rules, export)")
+    dashboard.add_argument("--port", type=int, default=5006, help="port on 127.0.0.1 (default 5006)")
+    dashboard.add_argument(
+        "--api",
+        default="http://127.0.0.1:5001",
+        help="base URL of the web app, for /ws and for publishing rules (default http://127.0.0.1:5001)",
+    )
 
     add("secret", command_secret, "print a new whsec_ webhook secret")
 
