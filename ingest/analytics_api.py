@@ -16,6 +16,7 @@ from scoring.store import utcnow
 blueprint = Blueprint("analytics", __name__)
 
 MAX_SIMULATION_LEADS = 1000
+MAX_BINS = 1000
 
 
 def _list_arg(name: str) -> list[str] | None:
@@ -28,7 +29,7 @@ def _time_arg(name: str) -> datetime | None:
     if raw is None:
         return None
     try:
-        return parse_timestamp(int(raw) if raw.isdigit() else raw, utcnow())
+        return parse_timestamp(int(raw) if raw.isascii() and raw.isdigit() else raw, utcnow())
     except ValidationError as error:
         raise ApiError(400, "invalid", f"{name}: {error.message}") from None
 
@@ -106,7 +107,7 @@ def post_simulation():  # type: ignore[no-untyped-def]
     if unknown:
         raise ApiError(400, "invalid", f"unknown fields {unknown}; allowed: {', '.join(sorted(allowed))}")
     top = payload.get("top", 10)
-    if not isinstance(top, int) or not 1 <= top <= MAX_SIMULATION_LEADS:
+    if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= MAX_SIMULATION_LEADS:
         raise ApiError(400, "invalid", f"top={top!r} must be a whole number from 1 to {MAX_SIMULATION_LEADS}")
     within = payload.get("within_days")
     if within is not None and (not isinstance(within, (int, float)) or within <= 0):
@@ -114,14 +115,20 @@ def post_simulation():  # type: ignore[no-untyped-def]
     outcome = payload.get("outcome")
     if outcome is not None and not isinstance(outcome, str):
         raise ApiError(400, "invalid", f"outcome={outcome!r} must be an event type name")
+    stage = payload.get("stage")
+    if stage is not None and not isinstance(stage, str):
+        raise ApiError(400, "invalid", f"stage={stage!r} must be a stage name")
+    bins = payload.get("bins", 10)
+    if isinstance(bins, bool) or not isinstance(bins, int) or not 1 <= bins <= MAX_BINS:
+        raise ApiError(400, "invalid", f"bins={bins!r} must be a whole number from 1 to {MAX_BINS}")
     try:
         result = simulate(
             runtime().store.db,
             payload["rules"],
             outcome=outcome,
             within_days=within,
-            stage=payload.get("stage"),
-            bins=int(payload.get("bins", 10)),
+            stage=stage,
+            bins=bins,
         )
     except ValidationError as error:
         raise ApiError(422, "invalid_rules", error.message, error.details) from None

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import time
 
-from flask import Flask, g, request
+from flask import Flask, Request, g, request
 from flask_sock import Sock
 
-from ingest import analytics_api, events_api, health, leads_api, rules_api
+from ingest import analytics_api, events_api, health, leads_api, openapi, rules_api
 from ingest.auth import require_read_access
 from ingest.errors import ApiError, register_error_handlers
 from ingest.hub import Hub, serve_client
@@ -29,7 +29,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         runtime = Runtime(settings)
     settings = runtime.settings
 
-    app = Flask("scorestream")
+    app = Flask("scorestream", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["SOCK_SERVER_OPTIONS"] = {"ping_interval": 25}
     app.extensions["scorestream"] = runtime
@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         logger.warning("no SCORESTREAM_API_KEYS set: local demo mode, writes accepted from loopback only")
 
     register_error_handlers(app)
-    for module in (events_api, leads_api, rules_api, analytics_api, health):
+    for module in (events_api, leads_api, rules_api, analytics_api, health, openapi):
         app.register_blueprint(module.blueprint)
 
     hub = Hub(runtime.redis)
@@ -47,28 +47,48 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     @sock.route("/ws")
     def websocket(ws):  # type: ignore[no-untyped-def]
-        require_read_access(request, runtime.read_tokens, runtime.keys)
         since_text = request.args.get("since")
-        since = None
-        if since_text is not None:
-            if not since_text.isdigit():
-                ws.close(reason=1008, message="since must be a whole sequence number")
-                return
-            since = int(since_text)
+        since = int(since_text) if since_text is not None else None
+        logger.info("ws client %s connected, since=%s", request.remote_addr, since_text or "-")
         serve_client(ws, hub, since)
 
     @app.before_request
     def start_timer() -> None:
         g.started = time.perf_counter()
 
+    @app.before_request
+    def check_websocket_request() -> None:
+        # flask-sock completes the upgrade before the route runs, so an error
+        # raised inside the route could no longer become an HTTP answer.
+        if request.path == "/ws":
+            check_websocket_upgrade(request, runtime)
+
     @app.after_request
     def log_request(response):  # type: ignore[no-untyped-def]
-        if request.path.startswith("/api/"):
+        if request.path not in {"/healthz", "/readyz"}:
             elapsed = time.perf_counter() - g.get("started", time.perf_counter())
             logger.info("%s %s -> %d in %.3f s", request.method, request.path, response.status_code, elapsed)
         return response
 
     return app
+
+
+def check_websocket_upgrade(request: Request, runtime: Runtime) -> None:
+    """Raise 400 or 401 for a ``/ws`` request that must not be upgraded."""
+    require_read_access(request, runtime.read_tokens, runtime.keys)
+    if request.headers.get("Upgrade", "").lower() != "websocket":
+        raise ApiError(
+            400,
+            "websocket_required",
+            "/ws speaks WebSocket only; connect with a WebSocket client (Upgrade: websocket)",
+        )
+    since_text = request.args.get("since")
+    if since_text is not None and not (since_text.isascii() and since_text.isdigit()):
+        raise ApiError(
+            400,
+            "invalid",
+            f"since={since_text[:40]!r} is not a sequence number; pass the seq of the last message received",
+        )
 
 
 __all__ = ["create_app", "ApiError"]

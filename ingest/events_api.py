@@ -7,13 +7,14 @@ import time
 import uuid
 from typing import Any
 
-import msgspec
 from flask import Blueprint, current_app, jsonify, request
 
 from ingest.auth import require_write_access, verify_webhook
 from ingest.errors import ApiError
 from ingest.intake import IntakeReport, accept_events, check_dependencies
 from ingest.uploads import EXTENSIONS, FORMATS, parse_upload
+from ingest.validation import decode_json
+from scorestream.errors import ValidationError
 from scorestream.runtime import Runtime
 from scoring import worker
 from scoring.store import utcnow
@@ -43,15 +44,27 @@ def _require_json() -> Any:
         )
     body = request.get_data(cache=False)
     try:
-        return msgspec.json.decode(body)
-    except msgspec.DecodeError as error:
-        raise ApiError(400, "invalid_json", f"the body is not valid JSON: {error}") from None
+        return decode_json(body)
+    except ValidationError as error:
+        raise ApiError(400, "invalid_json", error.message) from None
 
 
-def _status_for(report: IntakeReport) -> int:
+def _reject_if_nothing_accepted(report: IntakeReport, details: dict[str, Any]) -> None:
+    """Raise 400 for an empty request and 422 when every item was rejected.
+
+    A request with at least one accepted or duplicate item gets 202 and its
+    per-item results instead, so a sender keeps the good items of a mixed batch.
+    """
     if report.accepted or report.duplicates:
-        return 202
-    return 422 if report.results else 400
+        return
+    if not report.results:
+        raise ApiError(400, "empty", "the request holds no events; send at least one", details)
+    raise ApiError(
+        422,
+        "rejected",
+        f"all {len(report.results)} events were rejected; see details for the reason of each",
+        details,
+    )
 
 
 @blueprint.post("/api/events/manual")
@@ -125,7 +138,9 @@ def post_webhook():  # type: ignore[no-untyped-def]
         message_id or "-", len(items), report.accepted, report.duplicates, report.conflicts, report.rejected,
         time.perf_counter() - started,
     )
-    return jsonify(dict(report.summary(), results=report.results)), _status_for(report)
+    body_json = dict(report.summary(), results=report.results)
+    _reject_if_nothing_accepted(report, body_json)
+    return jsonify(body_json), 202
 
 
 def _upload_body() -> tuple[bytes, str]:
@@ -192,7 +207,8 @@ def post_batch():  # type: ignore[no-untyped-def]
         rejected_rows=rejected_rows[:1000],
         progress_url=f"/api/events/batch/{batch_id}",
     )
-    return jsonify(body_json), _status_for(report)
+    _reject_if_nothing_accepted(report, body_json)
+    return jsonify(body_json), 202
 
 
 @blueprint.get("/api/events/batch/<batch_id>")

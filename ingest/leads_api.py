@@ -71,7 +71,7 @@ def _decode_cursor(text: str) -> tuple[int, str]:
         padded = text + "=" * (-len(text) % 4)
         score, lead_id = json.loads(base64.urlsafe_b64decode(padded))
         return int(score), str(lead_id)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         raise ApiError(400, "invalid", f"cursor {text!r} is not one this server issued; start again without it") from None
 
 

@@ -11,8 +11,7 @@ import io
 import re
 from typing import Any, Iterator
 
-import msgspec
-
+from ingest.validation import decode_json
 from scorestream.errors import ValidationError
 
 EVENT_COLUMNS = {"event_id", "lead_id", "type", "occurred_at", "source", "email", "name", "company"}
@@ -101,10 +100,7 @@ def parse_csv(body: bytes) -> Iterator[Row]:
 
 def parse_json_array(body: bytes) -> Iterator[Row]:
     """Parse a JSON array of events; line numbers are the item positions from 1."""
-    try:
-        items = msgspec.json.decode(body)
-    except msgspec.DecodeError as error:
-        raise ValidationError(f"the body is not valid JSON: {error}") from None
+    items = decode_json(body)
     if isinstance(items, dict):
         items = [items]
     if not isinstance(items, list):
@@ -123,9 +119,9 @@ def parse_ndjson(body: bytes) -> Iterator[Row]:
         if not raw_line.strip():
             continue
         try:
-            item = msgspec.json.decode(raw_line)
-        except msgspec.DecodeError as error:
-            yield number, index, None, f"invalid JSON: {error}"
+            item = decode_json(raw_line, "the line")
+        except ValidationError as error:
+            yield number, index, None, error.message
         else:
             if isinstance(item, dict):
                 yield number, index, item, None

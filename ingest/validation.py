@@ -25,6 +25,9 @@ MAX_SOURCE = 64
 MAX_TEXT = 256
 MAX_PROPERTIES_BYTES = 16 * 1024
 MAX_PROPERTIES_DEPTH = 5
+MAX_PROPERTY_KEY = 128
+# BSON stores integers in at most 64 bits.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MAX_FUTURE = timedelta(minutes=5)
 # Epoch values below this are seconds, above it milliseconds: 1e11 seconds is
 # the year 5138, while 1e11 milliseconds is March 1973.
@@ -85,12 +88,52 @@ def parse_timestamp(value: Any, now: datetime) -> datetime:
     return parsed.replace(microsecond=parsed.microsecond // 1000 * 1000)
 
 
-def _depth(value: Any, level: int = 1) -> int:
-    if isinstance(value, dict):
-        return max([level] + [_depth(item, level + 1) for item in value.values()])
-    if isinstance(value, list):
-        return max([level] + [_depth(item, level + 1) for item in value])
-    return level - 1 if level > 1 else 0
+def decode_json(body: bytes, what: str = "the body") -> Any:
+    """Decode JSON, raising :class:`ValidationError` for anything unreadable.
+
+    msgspec raises ``RecursionError`` rather than ``DecodeError`` for JSON
+    nested deeper than about 1,000 levels, so that is caught here too.
+    """
+    try:
+        return msgspec.json.decode(body)
+    except msgspec.DecodeError as error:
+        raise ValidationError(f"{what} is not valid JSON: {error}") from None
+    except RecursionError:
+        raise ValidationError(f"{what} is JSON nested too deeply to read; flatten it") from None
+
+
+def check_properties(properties: dict[str, Any]) -> None:
+    """Raise :class:`ValidationError` unless ``properties`` can be stored as BSON.
+
+    Walks the value without recursion and checks the nesting depth, the keys
+    (BSON rejects NUL in keys, and MongoDB treats a leading ``$`` as an
+    operator) and the integers (BSON holds at most 64 bits).
+    """
+    stack: list[tuple[Any, int, str]] = [(properties, 1, "properties")]
+    while stack:
+        value, level, path = stack.pop()
+        if isinstance(value, dict):
+            if level > MAX_PROPERTIES_DEPTH:
+                raise ValidationError(
+                    f"properties are nested deeper than {MAX_PROPERTIES_DEPTH} levels at {path}; flatten them"
+                )
+            for key, item in value.items():
+                if not 1 <= len(key) <= MAX_PROPERTY_KEY or "\x00" in key or key.startswith("$"):
+                    raise ValidationError(
+                        f"property name {key[:40]!r} at {path} is invalid; use 1 to {MAX_PROPERTY_KEY} "
+                        "characters, without NUL and not starting with '$'"
+                    )
+                stack.append((item, level + 1, f"{path}.{key}"))
+        elif isinstance(value, list):
+            if level > MAX_PROPERTIES_DEPTH:
+                raise ValidationError(
+                    f"properties are nested deeper than {MAX_PROPERTIES_DEPTH} levels at {path}; flatten them"
+                )
+            stack.extend((item, level + 1, f"{path}[{index}]") for index, item in enumerate(value))
+        elif isinstance(value, int) and not isinstance(value, bool) and not INT64_MIN <= value <= INT64_MAX:
+            raise ValidationError(
+                f"property {path} is {str(value)[:40]}..., outside the 64-bit integer range; send it as a string"
+            )
 
 
 def _text(name: str, value: str | None, limit: int) -> str | None:
@@ -135,8 +178,7 @@ def normalise_event(raw: Any, now: datetime, rules_version: int, batch_id: str |
         lead_id = lead_id.lower()
 
     properties = event.properties
-    if _depth(properties) > MAX_PROPERTIES_DEPTH:
-        raise ValidationError(f"properties are nested deeper than {MAX_PROPERTIES_DEPTH} levels; flatten them")
+    check_properties(properties)
     size = len(msgspec.json.encode(properties))
     if size > MAX_PROPERTIES_BYTES:
         raise ValidationError(f"properties are {size} bytes as JSON; the limit is {MAX_PROPERTIES_BYTES}")
