@@ -68,7 +68,6 @@ def _print_summary(base_url: str, report: object) -> None:
 
     assert isinstance(report, DemoReport)
     leaderboard = requests.get(f"{base_url}/api/leads/leaderboard?limit=10", timeout=30).json()["leads"]
-    lead_count = requests.get(f"{base_url}/api/leads?limit=1", timeout=30)
     print()
     print(f"Demo data loaded: {report.sent} events sent, {report.accepted} accepted, "
           f"{report.duplicates} duplicates, {report.rejected} rejected")
@@ -78,7 +77,6 @@ def _print_summary(base_url: str, report: object) -> None:
     for rank, lead in enumerate(leaderboard, start=1):
         print(f"  {rank:2d}. {lead['lead_id']:<16} score {lead['score']:>5}  stage {lead['stage'] or '-':<4} "
               f"events {lead['event_count']}")
-    del lead_count
     print()
 
 
@@ -115,7 +113,7 @@ def command_up(args: argparse.Namespace) -> int:
         write_services_file(settings.data_dir, addresses)
 
         if not args.no_demo:
-            _maybe_load_demo(base_url)
+            _maybe_load_demo(base_url, args.demo_rows)
         if args.once:
             return 0
         print("Press Ctrl-C to stop.", flush=True)
@@ -140,7 +138,7 @@ def command_up(args: argparse.Namespace) -> int:
         services.stop()
 
 
-def _maybe_load_demo(base_url: str) -> None:
+def _maybe_load_demo(base_url: str, limit: int | None) -> None:
     from scorestream.demo import load_demo
 
     existing = requests.get(f"{base_url}/api/leads?limit=1", timeout=30).json()["leads"]
@@ -148,7 +146,7 @@ def _maybe_load_demo(base_url: str) -> None:
         print("The database already has leads; skipping the demo load (data is kept between runs).", flush=True)
         return
     print("Loading the CDNOW sample through POST /api/events/batch ...", flush=True)
-    report = load_demo(base_url)
+    report = load_demo(base_url, limit=limit)
     _print_summary(base_url, report)
 
 
@@ -210,6 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--dashboard-port", type=int, default=5006, help="dashboard port, 0 to not start it (default 5006)")
     up.add_argument("--no-demo", action="store_true", help="do not load the sample data into an empty database")
     up.add_argument("--once", action="store_true", help="stop everything after start-up and the demo load")
+    up.add_argument("--demo-rows", type=int, help="load only the first N CDNOW purchases (default all 69,659)")
 
     web = add("web", command_web, "serve the HTTP API and /ws")
     web.add_argument("--port", type=int, default=5001, help="port on 127.0.0.1 (default 5001)")
