@@ -16,7 +16,12 @@ sorted by lead and fold order, with the engine's semantics step for step:
   ``decay.points``, never below ``max(0, floor)``, under the rule version of
   the last activity;
 * the event's points are added and the sum is clamped into ``[floor, cap]``;
-* at the end, decay is applied up to the fold's end time.
+* at the end, decay is applied up to the fold's end time;
+* the decay of one idle gap (between two activities, or from the last
+  activity to the end time) is one ``decay`` history row. Its ``at`` is the
+  time of the gap's last step that changed the score, and its ``points``
+  are the gap's total change, so steps after the score reaches
+  ``max(0, floor)`` leave no trace.
 
 Two modes choose the rule set of each event. ``"candidate"`` scores every
 event under one rule set as if it had always been live. ``"as_lived"``
@@ -120,18 +125,55 @@ class RuleTable:
 
 @njit(cache=True, nogil=True)
 def _decay_steps(score, gap, vidx, floor, after, every, dpoints):  # pragma: no cover
-    """Return (steps due in ``(0, gap]``, steps that change the score, new score)."""
+    """Return (steps in ``(0, gap]`` that change the score, new score)."""
     if vidx < 0 or dpoints[vidx] <= 0 or gap <= 0:
-        return 0, 0, score
+        return 0, score
     due = (gap - after[vidx]) // every[vidx]
-    if due <= 0:
-        return 0, 0, score
     lower = max(0, floor[vidx])
-    if score <= lower:
-        return due, 0, score
+    if due <= 0 or score <= lower:
+        return 0, score
     needed = (score - lower + dpoints[vidx] - 1) // dpoints[vidx]
     applied = min(due, needed)
-    return due, applied, max(score - applied * dpoints[vidx], lower)
+    return applied, max(score - applied * dpoints[vidx], lower)
+
+
+@njit(cache=True, nogil=True)
+def _put_row(out, r, src, ld, at, rule_points, before, after, vidx, cause):  # pragma: no cover
+    """Write history row ``r``; return the index of the next row."""
+    out[r, 0] = src
+    out[r, 1] = ld
+    out[r, 2] = at
+    out[r, 3] = rule_points
+    out[r, 4] = before
+    out[r, 5] = after
+    out[r, 6] = vidx
+    out[r, 7] = cause
+    return r + 1
+
+
+@njit(cache=True, nogil=True)
+def _decay_gap(
+    ld, end, score, last, anchor, rows_per_lead, floor, after, every, dpoints, emit, out, r
+):  # pragma: no cover
+    """Apply the decay of lead ``ld``'s idle gap up to ``end``; return the next row index.
+
+    As in the engine, the whole gap is one row stamped with its last step
+    that changed the score. The first step (``k = 1``) falls at
+    ``last + after + every``, so step ``applied`` is that last one.
+    """
+    a = anchor[ld]
+    if a < 0:
+        return r
+    before = score[ld]
+    applied, new = _decay_steps(before, end - last[ld], a, floor, after, every, dpoints)
+    if applied == 0:
+        return r
+    score[ld] = new
+    rows_per_lead[ld] += 1
+    if not emit:
+        return r
+    at = last[ld] + after[a] + applied * every[a]
+    return _put_row(out, r, -1, ld, at, new - before, before, new, a, 1)
 
 
 @njit(cache=True, nogil=True)
@@ -140,106 +182,47 @@ def _fold_kernel(
 ):  # pragma: no cover - compiled; covered through fold_frame
     """Fold sorted rows; with ``emit`` also fill ``n_rows`` history rows.
 
-    Row outputs: source row (-1 for decay), lead, time, rule points,
-    effective points, score before, score after, version position and cause
-    (0 event, 1 decay).
+    Each row of the returned ``(n_rows, 8)`` array holds: source row (-1 for
+    decay), lead, time, rule points, score before, score after, version
+    position and cause (0 event, 1 decay).
     """
     score = np.zeros(n_leads, np.int64)
     last = np.full(n_leads, _NO_TIME, np.int64)
     anchor = np.full(n_leads, -1, np.int32)
     events = np.zeros(n_leads, np.int64)
     rows_per_lead = np.zeros(n_leads, np.int64)
-
-    size = n_rows if emit else 0
-    r_src = np.empty(size, np.int64)
-    r_lead = np.empty(size, np.int64)
-    r_at = np.empty(size, np.int64)
-    r_rule = np.empty(size, np.int64)
-    r_pts = np.empty(size, np.int64)
-    r_before = np.empty(size, np.int64)
-    r_after = np.empty(size, np.int64)
-    r_vidx = np.empty(size, np.int32)
-    r_cause = np.empty(size, np.int8)
+    out = np.empty((n_rows if emit else 0, 8), np.int64)
 
     r = 0
     n = lead.shape[0]
-    i = 0
-    while i <= n:
-        # Close the previous lead (final decay to its end time) at a lead change.
-        if i == n or (i > 0 and lead[i] != lead[i - 1]):
-            if i > 0:
-                p = lead[i - 1]
-                a = anchor[p]
-                if a >= 0 and until[p] != _NO_TIME:
-                    _, applied, new = _decay_steps(
-                        score[p], until[p] - last[p], a, floor, after, every, dpoints
-                    )
-                    if emit:
-                        s = score[p]
-                        for k in range(1, applied + 1):
-                            nxt = max(s - dpoints[a], max(0, floor[a]))
-                            r_src[r] = -1
-                            r_lead[r] = p
-                            r_at[r] = last[p] + after[a] + k * every[a]
-                            r_rule[r] = -dpoints[a]
-                            r_pts[r] = nxt - s
-                            r_before[r] = s
-                            r_after[r] = nxt
-                            r_vidx[r] = a
-                            r_cause[r] = 1
-                            s = nxt
-                            r += 1
-                    rows_per_lead[p] += applied
-                    score[p] = new
-            if i == n:
-                break
+    for i in range(n + 1):
+        # At a lead change, decay the previous lead up to its end time.
+        if i > 0 and (i == n or lead[i] != lead[i - 1]):
+            previous = lead[i - 1]
+            if until[previous] != _NO_TIME:
+                r = _decay_gap(
+                    previous, until[previous], score, last, anchor, rows_per_lead,
+                    floor, after, every, dpoints, emit, out, r,
+                )
+        if i == n:
+            break
 
         ld = lead[i]
         events[ld] += 1
-        if known[i]:
-            a = anchor[ld]
-            s = score[ld]
-            if a >= 0:
-                _, applied, new = _decay_steps(s, t_us[i] - last[ld], a, floor, after, every, dpoints)
-                if emit:
-                    for k in range(1, applied + 1):
-                        nxt = max(s - dpoints[a], max(0, floor[a]))
-                        r_src[r] = -1
-                        r_lead[r] = ld
-                        r_at[r] = last[ld] + after[a] + k * every[a]
-                        r_rule[r] = -dpoints[a]
-                        r_pts[r] = nxt - s
-                        r_before[r] = s
-                        r_after[r] = nxt
-                        r_vidx[r] = a
-                        r_cause[r] = 1
-                        s = nxt
-                        r += 1
-                rows_per_lead[ld] += applied
-                s = new
-            v = vidx[i]
-            after_event = max(floor[v], min(cap[v], s + points[i]))
-            if emit:
-                r_src[r] = i
-                r_lead[r] = ld
-                r_at[r] = t_us[i]
-                r_rule[r] = points[i]
-                r_pts[r] = after_event - s
-                r_before[r] = s
-                r_after[r] = after_event
-                r_vidx[r] = v
-                r_cause[r] = 0
-                r += 1
-            rows_per_lead[ld] += 1
-            score[ld] = after_event
-            last[ld] = t_us[i]
-            anchor[ld] = v
-        i += 1
+        if not known[i]:
+            continue
+        r = _decay_gap(ld, t_us[i], score, last, anchor, rows_per_lead, floor, after, every, dpoints, emit, out, r)
+        before = score[ld]
+        v = vidx[i]
+        new = max(floor[v], min(cap[v], before + points[i]))
+        if emit:
+            r = _put_row(out, r, i, ld, t_us[i], points[i], before, new, v, 0)
+        rows_per_lead[ld] += 1
+        score[ld] = new
+        last[ld] = t_us[i]
+        anchor[ld] = v
 
-    return (
-        score, last, anchor, events, rows_per_lead,
-        r_src, r_lead, r_at, r_rule, r_pts, r_before, r_after, r_vidx, r_cause,
-    )
+    return score, last, anchor, events, rows_per_lead, out
 
 
 @dataclass(frozen=True)
@@ -360,6 +343,7 @@ def fold_frame(
     mode: Mode = "candidate",
     history: bool = False,
     until: pl.DataFrame | None = None,
+    cause: str | None = None,
 ) -> FoldResult:
     """Fold every lead's events into a score and stage in one compiled pass.
 
@@ -384,6 +368,10 @@ def fold_frame(
     until : polars.DataFrame, optional
         Per-lead end times (``lead_id``, ``until``), for example a stored
         lead's ``decayed_until``; a null ``until`` applies no final decay.
+    cause : str, optional
+        The cause of every history row, as ``scoring.engine.fold`` takes it:
+        ``"rescore"`` reproduces the rows a rescore writes. By default event
+        rows have the cause ``event`` and decay rows ``decay``.
 
     Returns
     -------
@@ -432,10 +420,7 @@ def fold_frame(
         until_us,
         n_leads,
     )
-    result = _fold_kernel(*arrays, False, 0)
-    score, last, anchor, event_count, rows_per_lead = result[:5]
-    if history:
-        result = _fold_kernel(*arrays, True, int(rows_per_lead.sum()))
+    score, last, anchor, event_count, rows_per_lead, _ = _fold_kernel(*arrays, False, 0)
 
     active = anchor >= 0
     leads = pl.DataFrame(
@@ -454,25 +439,30 @@ def fold_frame(
         pl.when("_active").then(pl.col("last_activity_at")).alias("last_activity_at"),
         pl.when("_active").then(pl.col("rules_version")).alias("rules_version"),
     ).drop("_active")
-    rows = _history_frame(prepared, table, lead_ids, result) if history else None
+    rows = None
+    if history:
+        out = _fold_kernel(*arrays, True, int(rows_per_lead.sum()))[-1]
+        rows = _history_frame(prepared, table, lead_ids, out, cause)
     return FoldResult(leads=leads, history=rows)
 
 
 def _history_frame(
-    prepared: pl.DataFrame, table: RuleTable, lead_ids: pl.Series, result: tuple
+    prepared: pl.DataFrame, table: RuleTable, lead_ids: pl.Series, out: np.ndarray, cause: str | None
 ) -> pl.DataFrame:
-    src, lead, at, rule_points, points, before, after, vidx, cause = result[5:]
+    src, lead, at, rule_points, before, after, vidx, code = (out[:, column] for column in range(8))
+    vidx = vidx.astype(np.int32)
     is_event = src >= 0
     source_rows = np.where(is_event, src, 0)
     event_cols = prepared.select("event_id", pl.col("type").alias("event_type"), "source")[source_rows]
+    causes = {0: cause or "event", 1: cause or "decay"}
     frame = pl.DataFrame(
         {
             "lead_id": lead_ids.gather(lead),
             "at": pl.Series(at).cast(pl.Datetime("us", "UTC")),
-            "cause": pl.Series(cause).replace_strict({0: "event", 1: "decay"}, return_dtype=pl.String),
+            "cause": pl.Series(code).replace_strict(causes, return_dtype=pl.String),
             "_is_event": is_event,
             "rule_points": rule_points,
-            "points": points,
+            "points": after - before,
             "score_before": before,
             "score_after": after,
             "stage_after": stage_codes(table, after, vidx),
@@ -481,6 +471,7 @@ def _history_frame(
     ).hstack(event_cols)
     # Rows of a lead are contiguous and in order, so the stage a row starts
     # from is the previous row's stage_after, and null on the lead's first row.
+    # A decay row never comes first: it follows the activity that opened its gap.
     frame = frame.with_columns(
         pl.int_range(pl.len()).over("lead_id").alias("seq"),
         pl.col("stage_after").shift().over("lead_id").alias("stage_before"),

@@ -56,6 +56,13 @@ def score_over_time(history: pl.DataFrame, every: str = "1d", lead_ids: list[str
         ``lead_id``, ``period`` (start), ``score``: the score after the last
         change before the period's end, sorted by lead and period.
 
+    Notes
+    -----
+    NOTE: the engine writes one decay row per idle gap, stamped at the gap's
+    last step that changed the score. A period that ends inside such a gap
+    therefore shows the score before the gap's decay, not the partly decayed
+    score a read at that time would have returned.
+
     Examples
     --------
     >>> from datetime import datetime, timezone

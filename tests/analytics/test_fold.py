@@ -74,11 +74,9 @@ def events_frame(events: list[engine.Event]) -> pl.DataFrame:
 
 
 def engine_rows(rows: list[engine.Change]) -> list[tuple]:
-    # The engine labels decay rows written while scoring an event with the
-    # event's cause; the vectorised fold labels every decay row "decay".
     return [
         (
-            row.seq, row.at, "decay" if row.event_id is None else row.cause, row.event_id,
+            row.seq, row.at, row.cause, row.event_id,
             row.event_type, row.source, row.rule_points, row.points, row.score_before,
             row.score_after, row.stage_before, row.stage_after, row.rules_version,
         )
@@ -86,18 +84,25 @@ def engine_rows(rows: list[engine.Change]) -> list[tuple]:
     ]
 
 
-def check_agreement(events: list[engine.Event], versions: dict[int, RuleSet], now: datetime, mode: str) -> None:
+def check_agreement(
+    events: list[engine.Event],
+    versions: dict[int, RuleSet],
+    now: datetime,
+    mode: str,
+    cause: str | None = None,
+) -> None:
     if mode == "candidate":
         rules: RuleSet | dict[int, RuleSet] = versions[2]
         events = [engine.Event(e.lead_id, e.event_id, e.type, e.occurred_at, 2, e.source) for e in events]
         by_version = {2: versions[2]}
     else:
         rules = by_version = versions
-    result = fold_frame(events_frame(events), rules, now, mode=mode, history=True)  # type: ignore[arg-type]
+    result = fold_frame(events_frame(events), rules, now, mode=mode, history=True, cause=cause)  # type: ignore[arg-type]
     assert result.history is not None
 
     for lead_id in sorted({event.lead_id for event in events}):
-        state, rows = engine.fold(lead_id, [e for e in events if e.lead_id == lead_id], by_version, now)
+        lead_events = [e for e in events if e.lead_id == lead_id]
+        state, rows = engine.fold(lead_id, lead_events, by_version, now, cause=cause)
         lead = result.leads.filter(pl.col("lead_id") == lead_id).row(0, named=True)
         assert lead["score"] == state.score
         assert lead["stage"] == state.stage
@@ -119,6 +124,60 @@ def test_fold_as_lived_matches_engine(case: tuple) -> None:
 @given(histories())
 def test_fold_candidate_matches_engine(case: tuple) -> None:
     check_agreement(*case, mode="candidate")
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(histories())
+def test_fold_rescore_cause_matches_engine(case: tuple) -> None:
+    check_agreement(*case, mode="as_lived", cause="rescore")
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(histories(), st.lists(st.integers(0, 60 * 86400), max_size=4), st.randoms(use_true_random=False))
+def test_fold_until_matches_incremental_scoring(case: tuple, checks: list[int], random) -> None:
+    # Score in three shuffled arrival batches with decay runs between them, as
+    # workers do; the as-lived fold up to decayed_until must give the same rows.
+    events, versions, now = case
+    arrivals = list(events)
+    random.shuffle(arrivals)
+    moments = sorted(BASE + timedelta(seconds=value) for value in checks)
+    stored: dict[str, tuple[engine.LeadState, dict[int, engine.Change]]] = {}
+    for lead_id in sorted({event.lead_id for event in events}):
+        state = engine.LeadState()
+        rows: dict[int, engine.Change] = {}
+        seen: list[engine.Event] = []
+        clock = BASE
+        for index in range(3):
+            pending = [event for event in arrivals[index::3] if event.lead_id == lead_id]
+            seen += pending
+            moment = moments[index] if index < len(moments) else now
+            # Time only moves forward, and no event is scored before it occurred.
+            clock = max([clock, moment, *(event.occurred_at for event in seen)])
+            update = engine.score_new_events(lead_id, state, pending, seen, versions, clock)
+            for seq in [seq for seq in rows if seq >= update.from_seq]:
+                del rows[seq]
+            rows.update({row.seq: row for row in update.rows})
+            state = update.state
+            # The periodic decay job runs before the next arrivals and extends
+            # the open row; an event older than its steps then forces a re-fold.
+            clock += timedelta(seconds=random.randint(0, 20 * 86400))
+            state, decay_rows = engine.apply_decay(lead_id, state, versions, clock)
+            rows.update({row.seq: row for row in decay_rows})
+        stored[lead_id] = (state, rows)
+
+    until = pl.DataFrame(
+        [(lead_id, state.decayed_until) for lead_id, (state, _) in stored.items()],
+        schema={"lead_id": pl.String, "until": pl.Datetime("us", "UTC")},
+        orient="row",
+    )
+    result = fold_frame(events_frame(events), versions, now, mode="as_lived", history=True, until=until)
+    assert result.history is not None
+    for lead_id, (state, rows) in stored.items():
+        lead = result.leads.filter(pl.col("lead_id") == lead_id).row(0, named=True)
+        assert lead["score"] == state.score
+        assert lead["row_count"] == state.row_count
+        history = result.history.filter(pl.col("lead_id") == lead_id).drop("lead_id")
+        assert history.rows() == engine_rows([rows[seq] for seq in sorted(rows)])
 
 
 @settings(max_examples=100, deadline=None)
