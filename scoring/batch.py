@@ -3,9 +3,9 @@
 The per-lead path in :mod:`scoring.worker` costs several queries per lead.
 Here one chunk of events costs a handful of queries in all: load the events,
 load (or create) their leads, replace every lead by compare-and-set in one
-bulk write, insert all history rows at once, and mark the events scored.
-Leads whose compare-and-set lost a race, or whose rows need care, fall back
-to the per-lead path, which gives the same result because scoring is a pure
+bulk write, write all history rows together, and mark the events scored.
+Leads with late events, and leads whose compare-and-set lost a race, fall
+back to the per-lead path, which gives the same result because scoring is a pure
 function of the events.
 """
 
@@ -25,9 +25,9 @@ from pymongo.errors import BulkWriteError
 from scoring import engine
 from scoring.store import (
     DUPLICATE_KEY,
+    HistoryWrite,
     Store,
     event_from_document,
-    history_document,
     lead_document,
     state_from_document,
     utcnow,
@@ -103,15 +103,12 @@ def score_events(store: Store, ids: Sequence[Any], publish: Publish | None = Non
     succeeded = _replace_all(store, plans, write_id)
     fallback.extend(lead_id for lead_id in plans if lead_id not in succeeded)
 
-    # An update that extends the open decay row rewrites a stored row, so it
-    # goes through the careful path; pure appends are inserted together.
-    rewrites = {lead_id for lead_id in succeeded if plans[lead_id][2].from_seq < plans[lead_id][1].row_count}
-    appends = succeeded - rewrites
-    rows = [history_document(row, plans[lead_id][3]["revision"]) for lead_id in appends for row in plans[lead_id][2].rows]
-    clashed = _insert_rows(store, rows)
-    for lead_id in (clashed & appends) | rewrites:
-        _, _, update, document = plans[lead_id]
-        store.write_history(lead_id, document["revision"], update.from_seq, update.rows)
+    store.write_histories(
+        [
+            HistoryWrite(lead_id, plans[lead_id][3]["revision"], plans[lead_id][2].from_seq, plans[lead_id][2].rows)
+            for lead_id in succeeded
+        ]
+    )
     scored_ids = [doc["_id"] for lead_id in succeeded for doc in by_lead[lead_id]]
     store.mark_scored(scored_ids)
 
@@ -159,21 +156,3 @@ def _replace_all(store: Store, plans: dict[str, Any], write_id: str) -> set[str]
         if lead.get("write_id") == write_id:
             won.add(lead["lead_id"])
     return won
-
-
-def _insert_rows(store: Store, rows: list[dict[str, Any]]) -> set[str]:
-    """Insert history rows; return the lead ids with a row already at the same ``seq``.
-
-    Such leftovers come from an interrupted or concurrent writer, and those
-    leads get the careful per-lead :meth:`Store.write_history`.
-    """
-    if not rows:
-        return set()
-    try:
-        store.history.insert_many(rows, ordered=False)
-    except BulkWriteError as error:
-        errors = error.details.get("writeErrors", [])
-        if any(e.get("code") != DUPLICATE_KEY for e in errors):
-            raise
-        return {rows[e["index"]]["lead_id"] for e in errors}
-    return set()

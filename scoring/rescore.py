@@ -57,7 +57,8 @@ def rescore_lead(store: Store, lead_id: str, version: int, now: datetime | None 
         # Events scored by this fold need no further work from the sweep.
         store.mark_scored([doc["_id"] for doc in documents if not doc.get("scored")])
         outcome = LeadOutcome(lead_id, before.score, state.score, len(events), True, attempt)
-        if publish is not None and outcome.score_before != outcome.score_after:
+        changed = before.score != state.score or before.stage != state.stage
+        if publish is not None and changed:
             update = engine.Update(state, rows, 0, True)
             publish(score_messages(outcome, before, update, None, cause="rescore"))
         return outcome

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping, Sequence
 
 import msgspec
-from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, DeleteMany, IndexModel, ReplaceOne
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
@@ -50,6 +50,16 @@ def payload_hash(document: Mapping[str, Any]) -> str:
         content["occurred_at"] = as_utc(occurred).isoformat(timespec="milliseconds")
     encoded = msgspec.json.encode(content, order="sorted")
     return hashlib.sha256(encoded).hexdigest()
+
+
+@dataclass(frozen=True)
+class HistoryWrite:
+    """The rows one lead update replaces: ``seq >= from_seq``, written at ``revision``."""
+
+    lead_id: str
+    revision: int
+    from_seq: int
+    rows: list[Change]
 
 
 @dataclass(frozen=True)
@@ -238,27 +248,63 @@ class Store:
     # -- history ------------------------------------------------------------
 
     def write_history(self, lead_id: str, revision: int, from_seq: int, rows: Sequence[Change]) -> None:
-        """Replace the lead's rows from ``from_seq`` on with ``rows`` written at ``revision``.
+        """Replace the lead's rows from ``from_seq`` on with ``rows`` written at ``revision``."""
+        self.write_histories([HistoryWrite(lead_id, revision, from_seq, list(rows))])
 
-        Writers of different revisions may interleave after their
-        compare-and-set succeeded. Each deletes only rows of older revisions
-        and skips rows a newer revision already wrote (duplicate key), then
-        trims rows beyond the newest revision's end, so the rows settle on
-        those of the newest revision whatever the interleaving.
+    def write_histories(self, writes: Sequence[HistoryWrite]) -> None:
+        """Write the history rows of several lead updates in a few round trips.
+
+        Each write follows a successful compare-and-set to ``revision``, but
+        writers of different revisions may still interleave here. So every
+        row is a register keyed by ``(lead_id, seq)`` in which the higher
+        revision wins: a row is inserted, or replaces a stored row of a lower
+        revision, and never replaces a higher one. Nothing is deleted before
+        it is rewritten, so a slow writer cannot slip a stale row in between.
+        Last, rows beyond the newest revision's ``row_count`` are trimmed.
+        Every writer trims after its own inserts, so whichever finishes last
+        removes the rows a refold made obsolete.
         """
-        self.history.delete_many({"lead_id": lead_id, "seq": {"$gte": from_seq}, "revision": {"$lt": revision}})
-        if rows:
-            documents = [history_document(row, revision) for row in rows]
+        documents = [
+            history_document(row, write.revision) for write in writes for row in write.rows
+        ]
+        clashes: list[dict[str, Any]] = []
+        if documents:
             try:
                 self.history.insert_many(documents, ordered=False)
             except BulkWriteError as error:
-                if any(e.get("code") != DUPLICATE_KEY for e in error.details.get("writeErrors", [])):
-                    raise
-        newest = self.leads.find_one({"lead_id": lead_id}, {"revision": 1, "row_count": 1})
-        if newest is not None and newest["revision"] > revision:
-            self.history.delete_many(
-                {"lead_id": lead_id, "seq": {"$gte": newest["row_count"]}, "revision": {"$lt": newest["revision"]}}
+                for write_error in error.details.get("writeErrors", []):
+                    if write_error.get("code") != DUPLICATE_KEY:
+                        raise
+                    clashes.append(documents[write_error["index"]])
+        if clashes:
+            # insert_many may have set _id on the documents; a replacement must not carry it.
+            replacements = [
+                ReplaceOne(
+                    {"lead_id": doc["lead_id"], "seq": doc["seq"], "revision": {"$lt": doc["revision"]}},
+                    {key: value for key, value in doc.items() if key != "_id"},
+                )
+                for doc in clashes
+            ]
+            self.history.bulk_write(replacements, ordered=False)
+        self._trim_history({write.lead_id for write in writes})
+
+    def _trim_history(self, lead_ids: set[str]) -> None:
+        """Delete rows beyond each lead's ``row_count`` left by lower revisions."""
+        if not lead_ids:
+            return
+        newest = self.leads.find({"lead_id": {"$in": sorted(lead_ids)}}, {"lead_id": 1, "revision": 1, "row_count": 1})
+        deletes = [
+            DeleteMany(
+                {
+                    "lead_id": lead["lead_id"],
+                    "seq": {"$gte": int(lead.get("row_count", 0))},
+                    "revision": {"$lt": lead["revision"]},
+                }
             )
+            for lead in newest
+        ]
+        if deletes:
+            self.history.bulk_write(deletes, ordered=False)
 
     def lead_history(self, lead_id: str, limit: int | None = None) -> list[dict[str, Any]]:
         """Return the lead's rows in replay order (newest last)."""

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from huey import RedisHuey, crontab
 
@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from scorestream.runtime import Runtime
 
 logger = logging.getLogger(__name__)
+
+_EPOCH = datetime(1970, 1, 1)
+_MINUTE = timedelta(minutes=1)
 
 
 @dataclass
@@ -40,6 +43,21 @@ class Queue:
         for start in range(0, len(ids), chunk_size):
             self.score_events(ids[start : start + chunk_size])
         return (len(ids) + chunk_size - 1) // chunk_size
+
+
+def every_minutes(minutes: int) -> Callable[[datetime], bool]:
+    """Return a Huey schedule that runs on every ``minutes``-th minute since the epoch.
+
+    ``crontab(minute="*/7")`` restarts its count each hour (runs at :56 and
+    then :00), and ``*/90`` runs hourly; counting from the epoch keeps the
+    interval exact for any whole number of minutes. Huey checks periodic
+    tasks once a minute, with a naive UTC datetime by default.
+    """
+
+    def is_due(moment: datetime) -> bool:
+        return ((moment.replace(tzinfo=None) - _EPOCH) // _MINUTE) % minutes == 0
+
+    return is_due
 
 
 def build_queue(runtime: "Runtime") -> Queue:
@@ -98,7 +116,7 @@ def build_queue(runtime: "Runtime") -> Queue:
         huey=huey,
         score_events=huey.task(name="score_events", retries=3, retry_delay=1)(score_events),
         rescore_leads=huey.task(name="rescore_leads", retries=3, retry_delay=1)(rescore_leads),
-        decay_due=huey.periodic_task(crontab(minute=f"*/{minutes}"), name="decay_due")(decay_due),
+        decay_due=huey.periodic_task(every_minutes(minutes), name="decay_due")(decay_due),
         sweep_unscored=huey.periodic_task(crontab(minute="*"), name="sweep_unscored")(sweep_unscored),
     )
     return queue

@@ -117,8 +117,7 @@ def score_messages(
 
     One ``score.updated`` per update (even when the effective change is 0, so
     clients see that the event was scored) and one ``stage.changed`` per
-    crossing. After a re-fold the rewritten rows repeat crossings that were
-    already announced, so only a change of the final stage is announced.
+    crossing, as :func:`stage_crossings` finds them.
     """
     messages: list[dict[str, Any]] = [
         {
@@ -135,13 +134,27 @@ def score_messages(
             "stage": update.state.stage,
         }
     ]
-    if update.refolded:
-        crossings = [(before.stage, update.state.stage)] if before.stage != update.state.stage else []
-    else:
-        crossings = [(row.stage_before, row.stage_after) for row in update.rows if row.stage_before != row.stage_after]
-    for old, new in crossings:
+    for old, new in stage_crossings(before, update):
         messages.append({"type": "stage.changed", "lead_id": outcome.lead_id, "old_stage": old, "new_stage": new})
     return messages
+
+
+def stage_crossings(before: engine.LeadState, update: engine.Update) -> list[tuple[str | None, str | None]]:
+    """Return the ``(old, new)`` stage changes to announce for one update.
+
+    The rows are walked from the stage the lead had, not from each row's
+    ``stage_before``: an extended decay row keeps the ``stage_before`` of its
+    first step, and that crossing was announced when the row was written.
+    """
+    if update.refolded:
+        return [(before.stage, update.state.stage)] if before.stage != update.state.stage else []
+    crossings = []
+    current = before.stage
+    for row in update.rows:
+        if row.stage_after != current:
+            crossings.append((current, row.stage_after))
+            current = row.stage_after
+    return crossings
 
 
 def decay_lead(store: Store, lead_id: str, now: datetime, publish: Publish | None = None) -> LeadOutcome | None:
