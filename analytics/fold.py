@@ -123,21 +123,27 @@ class RuleTable:
         )
 
 
-@njit(cache=True, nogil=True)
-def _decay_steps(score, gap, vidx, floor, after, every, dpoints):  # pragma: no cover
-    """Return (steps in ``(0, gap]`` that change the score, new score)."""
-    if vidx < 0 or dpoints[vidx] <= 0 or gap <= 0:
-        return 0, score
-    due = (gap - after[vidx]) // every[vidx]
+@njit(cache=True, nogil=True, inline="always")
+def _decay_gap(score, last, vidx, end, floor, after, every, dpoints):  # pragma: no cover
+    """Return the score after an idle gap's decay and the time of its last effective step.
+
+    The time is ``_NO_TIME`` when no step changes the score. As in the
+    engine, step ``k >= 1`` falls at ``last + after + k * every``, and the
+    whole gap becomes one row stamped with the last step that changed the
+    score.
+    """
+    if vidx < 0 or dpoints[vidx] <= 0 or end <= last:
+        return score, _NO_TIME
+    due = (end - last - after[vidx]) // every[vidx]
     lower = max(0, floor[vidx])
     if due <= 0 or score <= lower:
-        return 0, score
+        return score, _NO_TIME
     needed = (score - lower + dpoints[vidx] - 1) // dpoints[vidx]
     applied = min(due, needed)
-    return applied, max(score - applied * dpoints[vidx], lower)
+    return max(score - applied * dpoints[vidx], lower), last + after[vidx] + applied * every[vidx]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _put_row(out, r, src, ld, at, rule_points, before, after, vidx, cause):  # pragma: no cover
     """Write history row ``r``; return the index of the next row."""
     out[r, 0] = src
@@ -149,31 +155,6 @@ def _put_row(out, r, src, ld, at, rule_points, before, after, vidx, cause):  # p
     out[r, 6] = vidx
     out[r, 7] = cause
     return r + 1
-
-
-@njit(cache=True, nogil=True)
-def _decay_gap(
-    ld, end, score, last, anchor, rows_per_lead, floor, after, every, dpoints, emit, out, r
-):  # pragma: no cover
-    """Apply the decay of lead ``ld``'s idle gap up to ``end``; return the next row index.
-
-    As in the engine, the whole gap is one row stamped with its last step
-    that changed the score. The first step (``k = 1``) falls at
-    ``last + after + every``, so step ``applied`` is that last one.
-    """
-    a = anchor[ld]
-    if a < 0:
-        return r
-    before = score[ld]
-    applied, new = _decay_steps(before, end - last[ld], a, floor, after, every, dpoints)
-    if applied == 0:
-        return r
-    score[ld] = new
-    rows_per_lead[ld] += 1
-    if not emit:
-        return r
-    at = last[ld] + after[a] + applied * every[a]
-    return _put_row(out, r, -1, ld, at, new - before, before, new, a, 1)
 
 
 @njit(cache=True, nogil=True)
@@ -198,12 +179,16 @@ def _fold_kernel(
     for i in range(n + 1):
         # At a lead change, decay the previous lead up to its end time.
         if i > 0 and (i == n or lead[i] != lead[i - 1]):
-            previous = lead[i - 1]
-            if until[previous] != _NO_TIME:
-                r = _decay_gap(
-                    previous, until[previous], score, last, anchor, rows_per_lead,
-                    floor, after, every, dpoints, emit, out, r,
-                )
+            p = lead[i - 1]
+            a = anchor[p]
+            if until[p] != _NO_TIME:
+                before = score[p]
+                new, at = _decay_gap(before, last[p], a, until[p], floor, after, every, dpoints)
+                if at != _NO_TIME:
+                    if emit:
+                        r = _put_row(out, r, -1, p, at, new - before, before, new, a, 1)
+                    rows_per_lead[p] += 1
+                    score[p] = new
         if i == n:
             break
 
@@ -211,8 +196,14 @@ def _fold_kernel(
         events[ld] += 1
         if not known[i]:
             continue
-        r = _decay_gap(ld, t_us[i], score, last, anchor, rows_per_lead, floor, after, every, dpoints, emit, out, r)
+        a = anchor[ld]
         before = score[ld]
+        new, at = _decay_gap(before, last[ld], a, t_us[i], floor, after, every, dpoints)
+        if at != _NO_TIME:
+            if emit:
+                r = _put_row(out, r, -1, ld, at, new - before, before, new, a, 1)
+            rows_per_lead[ld] += 1
+            before = new
         v = vidx[i]
         new = max(floor[v], min(cap[v], before + points[i]))
         if emit:
@@ -292,15 +283,43 @@ def _rules_mapping(rules: RuleSet | Mapping[int, RuleSet], mode: Mode) -> dict[i
     raise ValueError(f"mode {mode!r} is not a fold mode; use 'candidate' or 'as_lived'")
 
 
+def in_fold_order(events: pl.DataFrame) -> bool:
+    """Tell whether ``events`` are already sorted in :data:`FOLD_ORDER`.
+
+    Events loaded through the ``(lead_id, occurred_at, event_id)`` index
+    usually are, and this check costs a fraction of a sort. A null in a key
+    column counts as out of order.
+
+    >>> in_fold_order(pl.DataFrame({"lead_id": ["a", "b"], "occurred_at": [2, 1],
+    ...     "event_id": ["1", "2"], "source": ["api", "api"]}))
+    True
+    """
+    if events.height < 2:
+        return True
+    # Each row must be >= the previous one in the lexicographic key order,
+    # built here from the last key to the first.
+    ordered = pl.lit(True)
+    for key in reversed(FOLD_ORDER):
+        current, previous = pl.col(key), pl.col(key).shift()
+        ordered = (current > previous) | ((current == previous) & ordered)
+    ordered = ordered.slice(1).fill_null(False).all()
+    return bool(events.select(ordered).item())
+
+
 def prepare_events(events: pl.DataFrame | pl.LazyFrame, table: RuleTable, mode: Mode) -> pl.DataFrame:
     """Sort events into fold order and resolve each row's points and rule version.
+
+    An eager frame already in fold order, as :func:`analytics.loaders.load_events`
+    returns with ``sort=True``, is not sorted again.
 
     ``events`` needs ``lead_id``, ``occurred_at``, ``event_id``, ``source``
     and ``type``, and ``rules_version`` in mode ``"as_lived"``. The result
     adds ``_lead`` (lead position), ``_t`` (microseconds), ``_vidx``
     (version position), ``_points`` and ``_known``.
     """
-    frame = events.lazy().sort(FOLD_ORDER)
+    frame = events.lazy()
+    if not (isinstance(events, pl.DataFrame) and in_fold_order(events)):
+        frame = frame.sort(FOLD_ORDER)
     if mode == "candidate":
         rules = table.rule_sets[0]
         frame = frame.with_columns(
