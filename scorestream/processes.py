@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from typing import Any
 
 from scorestream.config import Settings
@@ -59,4 +61,27 @@ def run_worker(settings: Settings, threads: int | None = None) -> None:
         max_delay=0.5,
         check_worker_health=True,
     )
+    sweeper = threading.Thread(
+        target=sweep_forever, args=(queue, settings.sweep_after), name="sweep", daemon=True
+    )
+    sweeper.start()
     consumer.run()
+
+
+def sweep_forever(queue: Any, interval: int) -> None:
+    """Re-enqueue stale unscored events at start and then every ``interval`` seconds.
+
+    Huey's periodic tasks run at most once a minute, and a task lost with a
+    killed consumer or a Redis crash leaves its events unscored until the
+    next sweep, so the consumer process also sweeps on this shorter cycle.
+    A sweep is skipped while tasks are waiting in the queue, because those
+    tasks explain the unscored events; re-enqueueing them would only
+    repeat work.
+    """
+    while True:
+        try:
+            if queue.huey.pending_count() == 0:
+                queue.sweep_unscored.call_local()
+        except Exception:  # Redis or MongoDB down: the next cycle tries again
+            logger.exception("sweep failed; retrying in %d s", interval)
+        time.sleep(interval)
