@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from huey import RedisHuey, crontab
+from huey.exceptions import TaskLockedException
 
 from scoring import batch, rescore, worker
 from scoring.store import utcnow
@@ -90,9 +91,19 @@ def build_queue(runtime: "Runtime") -> Queue:
         logger.info("rescore %s: %d leads in %.3f s, %d done", job_id, len(lead_ids), time.perf_counter() - started, done)
 
     def decay_due() -> None:
-        started = time.perf_counter()
-        changed = worker.run_decay(runtime.store, publish=runtime.publisher.publish)
-        logger.info("decay_due: %d leads decayed in %.3f s", changed, time.perf_counter() - started)
+        # Every consumer process schedules the periodic tasks, so each tick
+        # enqueues one copy per process. The lock lets one copy run and the
+        # others that overlap it skip; a copy that starts later finds no
+        # leads due, because the decay is a function of time. The lock
+        # expires after 10 minutes, so a consumer killed mid-run cannot
+        # stop decay for good.
+        try:
+            with huey.lock_task("decay_due", ttl=600):
+                started = time.perf_counter()
+                changed = worker.run_decay(runtime.store, publish=runtime.publisher.publish)
+                logger.info("decay_due: %d leads decayed in %.3f s", changed, time.perf_counter() - started)
+        except TaskLockedException:
+            logger.debug("decay_due: another consumer is running it; skipped")
 
     def sweep_unscored() -> None:
         # While tasks are queued, old unscored events are most likely just
