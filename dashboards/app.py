@@ -21,6 +21,7 @@ from dashboards.exports import Exports
 from dashboards.leaderboard import Leaderboard
 from dashboards.rules import RuleEditor
 from dashboards.trends import Trends
+from dashboards.vega_scripts import VegaScripts
 from scorestream.config import load_settings
 from scorestream.runtime import Runtime
 from scorestream.services import resolve_services
@@ -29,10 +30,12 @@ logger = logging.getLogger(__name__)
 
 TITLE = "ScoreStream"
 TAB_NAMES = ("Leaderboard", "Trends", "Lead audit", "Rule editor", "Export")
+#: Tabs whose views hold Vega charts.
+CHART_TABS = ("Trends", "Lead audit", "Rule editor")
 
 
 def configure_resources() -> None:
-    """Load the extensions and make Bokeh and Panel serve every file themselves."""
+    """Register the extensions and make Bokeh and Panel serve every file themselves."""
     # Bokeh reads BOKEH_RESOURCES when it renders a page; "server" serves
     # BokehJS from this process's /static instead of cdn.bokeh.org.
     os.environ["BOKEH_RESOURCES"] = "server"
@@ -40,36 +43,107 @@ def configure_resources() -> None:
     pn.extension("tabulator", "vega", sizing_mode="stretch_width", notifications=False)
 
 
+class DashboardPage:
+    """One session's page: the leaderboard at once, every other view when its tab first opens.
+
+    The views behind the other tabs are built when their tab first opens.
+    Those with Vega charts also wait until the browser has loaded the Vega
+    scripts (see :mod:`dashboards.vega_scripts`). So the first render builds,
+    sends and runs only what the leaderboard needs.
+    """
+
+    def __init__(self, context: DashboardContext) -> None:
+        self.context = context
+        self.leaderboard = Leaderboard(context)
+        self.trends: Trends | None = None
+        self.audit: LeadAuditView | None = None
+        self.rules: RuleEditor | None = None
+        self.exports: Exports | None = None
+        self.clicked_leads: list[str] = []
+        self.scripts = VegaScripts()
+        self.placeholders = {
+            name: pn.Column(pn.pane.Markdown(f"Loading {name.lower()} ..."), name=name, sizing_mode="stretch_width")
+            for name in TAB_NAMES[1:]
+        }
+        self.tabs = pn.Tabs(pn.panel(self.leaderboard), *self.placeholders.values(), dynamic=True, name="views")
+        self.scripts.load_on(self.tabs, [TAB_NAMES.index(name) for name in CHART_TABS])
+        self.tabs.param.watch(self._on_tab, "active")
+        self.leaderboard.param.watch(self._on_lead, "selected_lead")
+        self.scripts.param.watch(self._on_script_error, "error")
+
+    def layout(self) -> pn.Column:
+        """Return the page: a header, the tabs and the hidden script status."""
+        header = pn.pane.Markdown(
+            f"## {TITLE}\nLive lead scores from `{self.context.api_url}`. Click a lead to audit it.",
+            sizing_mode="stretch_width",
+        )
+        return pn.Column(header, self.tabs, self.scripts.status, sizing_mode="stretch_width")
+
+    def _on_tab(self, event: Any) -> None:
+        name = TAB_NAMES[event.new]
+        if name == "Export":
+            self._open_exports()
+        elif name in CHART_TABS:
+            self.scripts.when_loaded(lambda: self._open_chart_tab(name))
+
+    def _open_chart_tab(self, name: str) -> None:
+        if name == "Trends":
+            self._build_trends().ensure_loaded()
+        elif name == "Lead audit":
+            self._build_audit()
+        elif name == "Rule editor":
+            self._build_rules().ensure_loaded()
+
+    def _show(self, name: str, view: Any) -> None:
+        self.placeholders[name].objects = [pn.panel(view)]
+
+    def _build_trends(self) -> Trends:
+        if self.trends is None:
+            self.trends = Trends(self.context)
+            for lead_id in self.clicked_leads:
+                self.trends.add_lead(lead_id)
+            self._show("Trends", self.trends)
+        return self.trends
+
+    def _build_audit(self) -> LeadAuditView:
+        if self.audit is None:
+            self.audit = LeadAuditView(self.context)
+            self._show("Lead audit", self.audit)
+            if self.clicked_leads:
+                self.audit.lead_id = self.clicked_leads[-1]
+        return self.audit
+
+    def _build_rules(self) -> RuleEditor:
+        if self.rules is None:
+            self.rules = RuleEditor(self.context)
+            self._show("Rule editor", self.rules)
+        return self.rules
+
+    def _open_exports(self) -> None:
+        if self.exports is None:
+            self.exports = Exports(self.context)
+            self._show("Export", self.exports)
+
+    def _on_lead(self, event: Any) -> None:
+        if event.new and event.new not in self.clicked_leads:
+            self.clicked_leads.append(event.new)
+        if self.audit is not None:
+            self.audit.lead_id = event.new
+        if self.trends is not None:
+            self.trends.add_lead(event.new)
+
+    def _on_script_error(self, event: Any) -> None:
+        text = f"The browser could not load the chart scripts ({event.new}); reload the page to try again."
+        for name in CHART_TABS:
+            self.placeholders[name].objects = [pn.pane.Alert(text, alert_type="danger")]
+
+
 def build_dashboard(context: DashboardContext) -> pn.Column:
-    """Build one session's page: the five views in tabs, later tabs loaded when opened."""
-    leaderboard = Leaderboard(context)
-    trends = Trends(context)
-    audit = LeadAuditView(context)
-    rules = RuleEditor(context)
-    exports = Exports(context)
-    tabs = pn.Tabs(
-        *(pn.panel(view) for view in (leaderboard, trends, audit, rules, exports)),
-        dynamic=True,
-        name="views",
-    )
-
-    def on_tab(event: Any) -> None:
-        if event.new == TAB_NAMES.index("Trends"):
-            trends.ensure_loaded()
-        elif event.new == TAB_NAMES.index("Rule editor"):
-            rules.ensure_loaded()
-
-    def on_lead(event: Any) -> None:
-        audit.lead_id = event.new
-        trends.add_lead(event.new)
-
-    tabs.param.watch(on_tab, "active")
-    leaderboard.param.watch(on_lead, "selected_lead")
-    header = pn.pane.Markdown(
-        f"## {TITLE}\nLive lead scores from `{context.api_url}`. Click a lead to audit it.",
-        sizing_mode="stretch_width",
-    )
-    return pn.Column(header, tabs, sizing_mode="stretch_width")
+    """Build one session's page: the leaderboard first, later tabs when opened."""
+    # Named inside the session, the extensions decide which scripts this
+    # page loads: Tabulator now, Vega when a chart tab opens.
+    pn.extension("tabulator")
+    return DashboardPage(context).layout()
 
 
 def open_context(api_url: str, data_dir: Path | None = None) -> tuple[DashboardContext, Any]:

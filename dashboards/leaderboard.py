@@ -2,15 +2,19 @@
 
 The table shows a window of the top ``rows`` leads, read with one sorted,
 limited query on the ``(score desc, lead_id)`` index, so the first render
-does not depend on the number of leads. Tabulator pages through the window
-on the server (``pagination="remote"``), sending the browser one page at a
-time. Each ``score.updated`` message re-reads only the leads it names and
-merges them into the window. A score that went down, or a ``resync``,
-reloads the whole window, because another lead may now belong in it.
+does not depend on the number of leads. The first render reads only the
+first page; the rest of the window is read in a worker thread once the page
+is on screen (:meth:`Leaderboard.load_window`). Tabulator pages through the
+window on the server (``pagination="remote"``), sending the browser one
+page at a time. Each ``score.updated`` message re-reads only the leads it
+names and merges them into the window. A score that went down, or a
+``resync``, reloads the whole window, because another lead may now belong
+in it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime, timezone
 from typing import Any
@@ -67,7 +71,11 @@ class Leaderboard(param.Parameterized):
     def __init__(self, context: DashboardContext, **params: Any) -> None:
         super().__init__(**params)
         self.context = context
-        self.frame = top_leads(context, self.rows, self.stage, self.min_score)
+        # Bumped by every full read, so a slower read started earlier is dropped.
+        self._window_version = 0
+        self._changed_during_load: set[str] = set()
+        self.window_loaded = False
+        self.frame = top_leads(context, min(self.page_size, self.rows), self.stage, self.min_score)
         self.table = pn.widgets.Tabulator(
             self._table_value(),
             pagination="remote",
@@ -91,6 +99,7 @@ class Leaderboard(param.Parameterized):
         self.status = pn.pane.Markdown(self._status_text(), name="status")
         self.session = SessionUpdates(self.apply_messages, frozenset({"score.updated", "resync"}))
         self.session.attach(context.feed)
+        pn.state.onload(self.load_window)
 
     def _table_value(self) -> pd.DataFrame:
         # The rank is the position in the window, starting at 1.
@@ -101,15 +110,38 @@ class Leaderboard(param.Parameterized):
         total = self.context.db["leads"].estimated_document_count()
         feed = self.context.feed
         live = "live" if feed is not None and feed.connected.is_set() else "not connected to /ws"
+        loading = "" if self.window_loaded else f" Loading the top {self.rows:,} ..."
         return (
-            f"**{total:,} leads**; showing the top {self.frame.height:,}. "
+            f"**{total:,} leads**; showing the top {self.frame.height:,}.{loading} "
             f"Feed: {live}, {self.updates:,} updates applied."
         )
+
+    async def load_window(self) -> None:
+        """Read the whole window in a worker thread, after the first page is on screen."""
+        version = self._window_version
+        try:
+            frame = await asyncio.to_thread(top_leads, self.context, self.rows, self.stage, self.min_score)
+        except Exception:
+            logger.exception("leaderboard: reading the top %d leads failed; showing the first page only", self.rows)
+            return
+        if version != self._window_version:
+            return
+        # Updates applied during the read may be newer than its rows.
+        changed = self._changed_during_load
+        self._changed_during_load = set()
+        self.frame = frame
+        self.window_loaded = True
+        if changed:
+            self._merge(sorted(changed))
+        else:
+            self._show()
 
     @param.depends("rows", "stage", "min_score", watch=True)
     def reload(self) -> None:
         """Read the window again from MongoDB."""
+        self._window_version += 1
         self.frame = top_leads(self.context, self.rows, self.stage, self.min_score)
+        self.window_loaded = True
         self._show()
 
     @param.depends("page_size", watch=True)
@@ -134,6 +166,11 @@ class Leaderboard(param.Parameterized):
             self.reload()
             return
         lead_ids = sorted({message["lead_id"] for message in updated})
+        if not self.window_loaded:
+            self._changed_during_load.update(lead_ids)
+        self._merge(lead_ids)
+
+    def _merge(self, lead_ids: list[str]) -> None:
         fresh = top_leads(self.context, len(lead_ids), self.stage, self.min_score, lead_ids=lead_ids)
         merged = pl.concat([self.frame.filter(~pl.col("lead_id").is_in(lead_ids)), fresh], how="vertical_relaxed")
         self.frame = merged.sort(["score", "lead_id"], descending=[True, False]).head(self.rows)
