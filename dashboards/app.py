@@ -15,6 +15,7 @@ from typing import Any
 
 import panel as pn
 
+from dashboards.access import read_access_error, redact_tokens_in_logs, rejection_page, session_token
 from dashboards.audit import LeadAuditView
 from dashboards.context import DashboardContext
 from dashboards.exports import Exports
@@ -30,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 TITLE = "ScoreStream"
 TAB_NAMES = ("Leaderboard", "Trends", "Lead audit", "Rule editor", "Export")
-#: Tabs whose views hold Vega charts.
+#: Tabs whose views contain Vega charts.
 CHART_TABS = ("Trends", "Lead audit", "Rule editor")
 
 
@@ -139,7 +140,17 @@ class DashboardPage:
 
 
 def build_dashboard(context: DashboardContext) -> pn.Column:
-    """Build one session's page: the leaderboard first, later tabs when opened."""
+    """Build one session's page: the leaderboard first, later tabs when opened.
+
+    When read tokens are configured and the session has no valid one, the
+    page shows only the reason, and no view is built, so no data is read.
+    """
+    token = session_token()
+    error = read_access_error(context, token)
+    if error is not None:
+        logger.warning("dashboard session rejected: %s read token", "invalid" if token else "missing")
+        return rejection_page(TITLE, error)
+
     # Named inside the session, the extensions decide which scripts this
     # page loads: Tabulator now, Vega when a chart tab opens.
     pn.extension("tabulator")
@@ -159,6 +170,7 @@ def open_context(api_url: str, data_dir: Path | None = None) -> tuple[DashboardC
 def serve(port: int, api_url: str, data_dir: Path | None = None, address: str = "127.0.0.1") -> None:
     """Serve the dashboard on ``address:port`` until interrupted."""
     configure_resources()
+    redact_tokens_in_logs()
     context, services = open_context(api_url, data_dir)
     origins = [f"127.0.0.1:{port}", f"localhost:{port}"]
     logger.info("dashboard serving http://%s:%d with live data from %s", address, port, api_url)

@@ -47,6 +47,40 @@ def dashboard(services: Services, logs_dir: Path, web: str, demo_leads: list[str
         stop_process(process)
 
 
+#: The read token of the web app and dashboard started with SCORESTREAM_READ_TOKENS.
+READ_TOKEN = "dashboard-test-read-token"
+
+
+@pytest.fixture(scope="session")
+def token_web(services: Services, logs_dir: Path, demo_leads: list[str]) -> Iterator[str]:
+    """A second web app that requires a read token on ``/ws``; yields its base URL."""
+    port = free_port()
+    log = logs_dir / "token-web.log"
+    env = service_env(services, SCORESTREAM_READ_TOKENS=f"other-token,{READ_TOKEN}")
+    process = start_process(["web", "--port", str(port)], env, log)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(f"{base_url}/readyz", process, log)
+        yield base_url
+    finally:
+        stop_process(process)
+
+
+@pytest.fixture(scope="session")
+def token_dashboard(services: Services, logs_dir: Path, token_web: str) -> Iterator[tuple[str, Path]]:
+    """A dashboard with the same read tokens, fed by ``token_web``; yields its URL and log."""
+    port = free_port()
+    log = logs_dir / "token-dashboard.log"
+    env = service_env(services, SCORESTREAM_READ_TOKENS=f"other-token,{READ_TOKEN}")
+    process = start_process(["dashboard", "--port", str(port), "--api", token_web], env, log)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_ready(url, process, log, timeout=90)
+        yield url, log
+    finally:
+        stop_process(process)
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     """Headless Debian Chromium under Playwright."""
@@ -63,14 +97,23 @@ def browser() -> Iterator[Any]:
 class Page:
     """A browser page on the dashboard that blocks and records non-loopback requests."""
 
-    def __init__(self, browser: Any, url: str) -> None:
+    def __init__(self, browser: Any, url: str, ready: str = ".tabulator-row") -> None:
         self.context = browser.new_context(accept_downloads=True, viewport={"width": 1500, "height": 1000})
         self.external: list[str] = []
         self.requests: list[str] = []
+        self.frames: list[str] = []
         self.context.route("**/*", self._route)
         self.page = self.context.new_page()
+        self.page.on("websocket", self._record_frames)
         self.page.goto(url)
-        self.page.wait_for_selector(".tabulator-row", timeout=30_000)
+        self.page.wait_for_selector(ready, timeout=30_000)
+
+    def _record_frames(self, websocket: Any) -> None:
+        # Every message the dashboard sends the page, to check what data it held.
+        def record(payload: str | bytes) -> None:
+            self.frames.append(payload if isinstance(payload, str) else payload.decode("utf-8", "replace"))
+
+        websocket.on("framereceived", record)
 
     def _route(self, route: Any) -> None:
         url = route.request.url

@@ -8,11 +8,13 @@ import statistics
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
 
 import polars as pl
 import requests
 
-from tests.dashboards.conftest import ARTIFACTS, Page
+from tests.dashboards.conftest import ARTIFACTS, READ_TOKEN, Page
 
 
 def row_text(page: Page, lead_id: str) -> str:
@@ -202,3 +204,47 @@ def test_no_request_leaves_loopback(page: Page) -> None:
     assert page.requests, "the route handler saw no request at all"
     assert page.external == []
 
+
+def test_read_token_required_without_data(browser: Any, token_dashboard: tuple[str, Path],
+                                          demo_leads: list[str]) -> None:
+    url, log = token_dashboard
+    for address, message in ((url, "needs a read token"), (f"{url}?token=wrong-token", "is not valid")):
+        opened = Page(browser, address, ready="text=SCORESTREAM_READ_TOKENS")
+        try:
+            assert opened.page.get_by_text(message).count() == 1
+            assert opened.page.locator(".tabulator").count() == 0
+            sent = "".join(opened.frames)
+            assert sent, "the page received no WebSocket message at all"
+            assert not [lead_id for lead_id in demo_leads if lead_id in sent]
+            assert opened.external == []
+        finally:
+            opened.close()
+    assert "wrong-token" not in log.read_text()
+
+
+def test_read_token_shows_live_leads(browser: Any, token_dashboard: tuple[str, Path], token_web: str,
+                                     web: str) -> None:
+    url, log = token_dashboard
+    top = requests.get(f"{web}/api/leads/leaderboard?limit=1", timeout=30).json()["leads"][0]
+    opened = Page(browser, f"{url}?token={READ_TOKEN}")
+    try:
+        assert top["lead_id"] in opened.page.locator(".tabulator").first.inner_text()
+
+        # The score arrives through the web app's /ws, which rejects a
+        # connection without the token, so this also checks the dashboard's
+        # own feed passes it.
+        lead_id = f"token-{uuid.uuid4().hex[:8]}"
+        event = {
+            "event_id": f"{lead_id}-1",
+            "lead_id": lead_id,
+            "type": "purchase",
+            "occurred_at": (datetime.now(timezone.utc) - timedelta(minutes=1)).isoformat(),
+        }
+        response = requests.post(f"{token_web}/api/events/manual?wait=1", json=event, timeout=60)
+        assert response.status_code == 200, response.text
+        opened.page.locator(".tabulator-row", has_text=lead_id).first.wait_for(timeout=10_000)
+        assert str(response.json()["lead"]["score"]) in row_text(opened, lead_id)
+        assert opened.external == []
+    finally:
+        opened.close()
+    assert READ_TOKEN not in log.read_text()
