@@ -235,5 +235,10 @@ def test_timestamps_stored_as_utc(scoring_api: Api, rules: dict[str, Any], runti
         assert by_id[f"{lead_id}-{name}"] == moment
         assert by_id[f"{lead_id}-{name}"].utcoffset() == timedelta(0)
     assert by_id[f"{lead_id}-epoch-ms"] == moment + timedelta(milliseconds=250)
-    history = scoring_api.get(f"/api/leads/{lead_id}/history").json()
+    # The lead document appears when a worker scores its first event.
+    response = wait_until(
+        lambda: (answer := scoring_api.get(f"/api/leads/{lead_id}/history")).status_code == 200 and answer,
+        message="lead scored",
+    )
+    history = response.json()
     assert all(event["occurred_at"].endswith("+00:00") for event in history["events"])
