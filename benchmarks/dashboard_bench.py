@@ -110,11 +110,23 @@ def time_server_side(runtime: Runtime, runs: int) -> list[float]:
     return timings
 
 
-def _first_row_seconds(page, url: str) -> float:  # type: ignore[no-untyped-def]
+# The leaderboard's status line once the whole window is read; before that
+# it reads "showing the top 25. Loading the top 1,000 ...".
+WINDOW_LOADED = "text=/showing the top [0-9,]+\\. Feed/"
+
+
+def _first_row_seconds(page, url: str) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """Load ``url``; return the seconds to the first leaderboard row and to the whole window.
+
+    Waiting for the window also lets the page take every update before it
+    is closed or reloaded.
+    """
     started = time.perf_counter()
     page.goto(url)
     page.wait_for_selector(".tabulator-row", timeout=60_000)
-    return time.perf_counter() - started
+    first_row = time.perf_counter() - started
+    page.wait_for_selector(WINDOW_LOADED, timeout=60_000)
+    return first_row, time.perf_counter() - started
 
 
 def time_browser(mongo_uri: str, redis_url: str, runs: int) -> dict[str, list[float]]:
@@ -122,7 +134,9 @@ def time_browser(mongo_uri: str, redis_url: str, runs: int) -> dict[str, list[fl
 
     ``cold`` opens a new browser context each time, so every script and
     style sheet is downloaded again. ``cached`` reloads in one context, as a
-    returning user would, with the browser's HTTP cache.
+    returning user would, with the browser's HTTP cache. ``cold, whole
+    window`` is the time until the rest of the leaderboard window, read
+    after the first page is on screen, has arrived in the cold runs.
     """
     from playwright.sync_api import sync_playwright
 
@@ -131,7 +145,7 @@ def time_browser(mongo_uri: str, redis_url: str, runs: int) -> dict[str, list[fl
     command = [sys.executable, "-m", "scorestream", "dashboard", "--port", str(port), "--api", "http://127.0.0.1:9"]
     server = subprocess.Popen(command, env=env, cwd=ROOT)
     url = f"http://127.0.0.1:{port}/"
-    timings: dict[str, list[float]] = {"cold": [], "cached": []}
+    timings: dict[str, list[float]] = {"cold": [], "cold, whole window": [], "cached": []}
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(
@@ -143,7 +157,7 @@ def time_browser(mongo_uri: str, redis_url: str, runs: int) -> dict[str, list[fl
             warm_up = browser.new_context().new_page()
             while True:
                 try:
-                    first = _first_row_seconds(warm_up, url)
+                    first, _window = _first_row_seconds(warm_up, url)
                     break
                 except Exception:
                     if time.monotonic() > deadline:
@@ -154,10 +168,12 @@ def time_browser(mongo_uri: str, redis_url: str, runs: int) -> dict[str, list[fl
             print(f"browser, first load after the server started: {first:.3f} s", flush=True)
             for _ in range(runs):
                 context = browser.new_context()
-                timings["cold"].append(_first_row_seconds(context.new_page(), url))
+                first_row, window = _first_row_seconds(context.new_page(), url)
+                timings["cold"].append(first_row)
+                timings["cold, whole window"].append(window)
                 context.close()
             for _ in range(runs):
-                timings["cached"].append(_first_row_seconds(warm_up, url))
+                timings["cached"].append(_first_row_seconds(warm_up, url)[0])
             browser.close()
     finally:
         server.terminate()
@@ -191,7 +207,8 @@ def main() -> int:
         else:
             browser = time_browser(services.mongo_uri, services.redis_url, args.runs)
             for mode, values in browser.items():
-                print(f"browser ({mode}), navigation to the first leaderboard row: best {min(values):.3f} s, "
+                target = "the whole leaderboard window" if "window" in mode else "the first leaderboard row"
+                print(f"browser ({mode}), navigation to {target}: best {min(values):.3f} s, "
                       f"median {statistics.median(values):.3f} s, max {max(values):.3f} s over {len(values)} runs; "
                       f"target under 2 s {'met' if statistics.median(values) < 2 else 'missed'} by the median")
     finally:

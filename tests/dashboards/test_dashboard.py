@@ -217,6 +217,7 @@ def test_read_token_required_without_data(browser: Any, token_dashboard: tuple[s
             assert sent, "the page received no WebSocket message at all"
             assert not [lead_id for lead_id in demo_leads if lead_id in sent]
             assert opened.external == []
+            opened.screenshot("dashboard-read-token-rejected.png")
         finally:
             opened.close()
     assert "wrong-token" not in log.read_text()
