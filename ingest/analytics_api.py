@@ -17,6 +17,7 @@ blueprint = Blueprint("analytics", __name__)
 
 MAX_SIMULATION_LEADS = 1000
 MAX_BINS = 1000
+MAX_SCORE_FILTER = 10**9
 
 
 def _list_arg(name: str) -> list[str] | None:
@@ -46,10 +47,15 @@ def _export(kind: str) -> Response:
         if _list_arg("stages"):
             filters["stages"] = _list_arg("stages")
         if request.args.get("min_score"):
+            raw = request.args["min_score"]
             try:
-                filters["min_score"] = int(request.args["min_score"])
+                filters["min_score"] = int(raw)
             except ValueError:
-                raise ApiError(400, "invalid", f"min_score={request.args['min_score']!r} is not a whole number") from None
+                raise ApiError(400, "invalid", f"min_score={raw!r} is not a whole number") from None
+            # Checked here because an error while the export streams can
+            # no longer become a JSON answer.
+            if abs(filters["min_score"]) > MAX_SCORE_FILTER:
+                raise ApiError(400, "invalid", f"min_score={raw!r} is outside -{MAX_SCORE_FILTER}..{MAX_SCORE_FILTER}")
     else:
         for name in ("start", "end"):
             value = _time_arg(name)

@@ -143,7 +143,8 @@ def lead_history(lead_id: str):  # type: ignore[no-untyped-def]
             "received_at": _iso(event.get("received_at")),
             "rules_version": event.get("rules_version"),
             "properties": event.get("properties") or {},
-            "scored": event.get("scored", False),
+            # nx-27017 0.8.1 turns a boolean written by $set into 1.
+            "scored": bool(event.get("scored", False)),
         }
         for event in rt.store.lead_events(lead["lead_id"])
     ]

@@ -40,6 +40,22 @@ def publish(rt: Runtime, payload: Any, published_by: str, rescore: bool) -> dict
     return body
 
 
+def _check_storable_names(payload: Any) -> None:
+    """Raise 400 for event-type or stage names that MongoDB cannot store as keys."""
+    if not isinstance(payload, dict):
+        return
+    for field in ("points", "stages"):
+        names = payload.get(field)
+        if not isinstance(names, dict):
+            continue
+        for name in names:
+            # BSON rejects NUL in keys, and MongoDB reads a leading $ as an operator.
+            if "\x00" in name or name.startswith("$"):
+                raise ApiError(
+                    400, "invalid", f"{field} name {name[:40]!r} is invalid; remove NUL characters and a leading '$'"
+                )
+
+
 @blueprint.get("/api/scoring-rules")
 def get_rules():  # type: ignore[no-untyped-def]
     """Return the live rule set."""
@@ -58,6 +74,7 @@ def put_rules():  # type: ignore[no-untyped-def]
     rt = runtime()
     require_write_access(request, rt.keys)
     payload = _require_json()
+    _check_storable_names(payload)
     rescore = request.args.get("rescore") in {"1", "true", "yes"}
     published_by = request.headers.get("X-ScoreStream-User") or ("api-key" if rt.keys else "local")
     body = publish(rt, payload, published_by[:128], rescore)

@@ -29,7 +29,7 @@ VALID_EVENT = st.fixed_dictionaries(
 JUNK = st.one_of(
     st.none(),
     st.integers(),
-    st.floats(allow_nan=False),
+    st.floats(allow_nan=False, allow_infinity=False),
     TEXT,
     st.lists(st.integers(), max_size=3),
     st.dictionaries(TEXT, st.one_of(TEXT, st.integers(-(2**70), 2**70), st.none()), max_size=4),

@@ -161,6 +161,7 @@ def test_bad_input_gets_4xx_error_shape(api: Api, path: str, body: bytes, header
         "/api/leads/leaderboard?limit=0",
         "/api/utils/export/events?start=%C2%B2",
         "/api/utils/export/leads?min_score=1e9",
+        "/api/utils/export/leads?format=parquet&min_score=191662576394305208320",
         "/api/events/batch/does-not-exist",
     ],
 )
@@ -168,6 +169,12 @@ def test_bad_query_gets_4xx(api: Api, url: str) -> None:
     response = api.get(url)
     assert 400 <= response.status_code < 500, response.text
     assert_error(response, response.status_code)
+
+
+@pytest.mark.parametrize("name", ["a\u0000b", "$set"])
+def test_rules_with_unstorable_name_get_400(api: Api, name: str) -> None:
+    response = api.put("/api/scoring-rules", json={"points": {name: 1}})
+    assert_error(response, 400, "invalid")
 
 
 def test_mixed_batch_keeps_good_rows(api: Api, unique) -> None:
