@@ -105,7 +105,13 @@ def score_events(store: Store, ids: Sequence[Any], publish: Publish | None = Non
 
     store.write_histories(
         [
-            HistoryWrite(lead_id, plans[lead_id][3]["revision"], plans[lead_id][2].from_seq, plans[lead_id][2].rows)
+            HistoryWrite(
+                lead_id,
+                plans[lead_id][3]["revision"],
+                plans[lead_id][2].from_seq,
+                plans[lead_id][2].rows,
+                previous_row_count=plans[lead_id][1].row_count,
+            )
             for lead_id in succeeded
         ]
     )

@@ -53,7 +53,7 @@ def rescore_lead(store: Store, lead_id: str, version: int, now: datetime | None 
         )
         if not store.replace_lead(document, lead["revision"]):
             continue
-        store.write_history(lead_id, revision, 0, rows)
+        store.write_history(lead_id, revision, 0, rows, before.row_count)
         # Events scored by this fold need no further work from the sweep.
         store.mark_scored([doc["_id"] for doc in documents if not doc.get("scored")])
         outcome = LeadOutcome(lead_id, before.score, state.score, len(events), True, attempt)

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping, Sequence
 
 import msgspec
-from pymongo import ASCENDING, DESCENDING, DeleteMany, IndexModel, ReplaceOne
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReplaceOne
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
@@ -60,6 +60,10 @@ class HistoryWrite:
     revision: int
     from_seq: int
     rows: list[Change]
+    # The lead's row count before this update; None when unknown. A write
+    # that did not shrink the history needs no trim unless a newer revision
+    # was stored meanwhile.
+    previous_row_count: int | None = None
 
 
 @dataclass(frozen=True)
@@ -247,9 +251,16 @@ class Store:
 
     # -- history ------------------------------------------------------------
 
-    def write_history(self, lead_id: str, revision: int, from_seq: int, rows: Sequence[Change]) -> None:
+    def write_history(
+        self,
+        lead_id: str,
+        revision: int,
+        from_seq: int,
+        rows: Sequence[Change],
+        previous_row_count: int | None = None,
+    ) -> None:
         """Replace the lead's rows from ``from_seq`` on with ``rows`` written at ``revision``."""
-        self.write_histories([HistoryWrite(lead_id, revision, from_seq, list(rows))])
+        self.write_histories([HistoryWrite(lead_id, revision, from_seq, list(rows), previous_row_count)])
 
     def write_histories(self, writes: Sequence[HistoryWrite]) -> None:
         """Write the history rows of several lead updates in a few round trips.
@@ -286,25 +297,32 @@ class Store:
                 for doc in clashes
             ]
             self.history.bulk_write(replacements, ordered=False)
-        self._trim_history({write.lead_id for write in writes})
+        self._trim_history(writes)
 
-    def _trim_history(self, lead_ids: set[str]) -> None:
-        """Delete rows beyond each lead's ``row_count`` left by lower revisions."""
-        if not lead_ids:
+    def _trim_history(self, writes: Sequence[HistoryWrite]) -> None:
+        """Delete rows beyond each lead's ``row_count`` left by lower revisions.
+
+        Only leads that may have such rows are looked at: those whose
+        history got shorter, or whose stored revision is no longer this
+        writer's. Stale rows are found with an indexed query per lead and
+        deleted by ``_id``, because the embedded server scans the whole
+        collection for a ``delete_many`` with any other filter.
+        """
+        if not writes:
             return
-        newest = self.leads.find({"lead_id": {"$in": sorted(lead_ids)}}, {"lead_id": 1, "revision": 1, "row_count": 1})
-        deletes = [
-            DeleteMany(
-                {
-                    "lead_id": lead["lead_id"],
-                    "seq": {"$gte": int(lead.get("row_count", 0))},
-                    "revision": {"$lt": lead["revision"]},
-                }
-            )
-            for lead in newest
-        ]
-        if deletes:
-            self.history.bulk_write(deletes, ordered=False)
+        by_lead = {write.lead_id: write for write in writes}
+        newest = self.leads.find({"lead_id": {"$in": sorted(by_lead)}}, {"lead_id": 1, "revision": 1, "row_count": 1})
+        stale: list[Any] = []
+        for lead in newest:
+            write = by_lead[lead["lead_id"]]
+            row_count = int(lead.get("row_count", 0))
+            shrank = write.previous_row_count is None or write.previous_row_count > row_count
+            if lead["revision"] == write.revision and not shrank:
+                continue
+            query = {"lead_id": lead["lead_id"], "seq": {"$gte": row_count}, "revision": {"$lt": lead["revision"]}}
+            stale.extend(doc["_id"] for doc in self.history.find(query, {"_id": 1}))
+        if stale:
+            self.history.delete_many({"_id": {"$in": stale}})
 
     def lead_history(self, lead_id: str, limit: int | None = None) -> list[dict[str, Any]]:
         """Return the lead's rows in replay order (newest last)."""

@@ -90,7 +90,7 @@ def score_lead(store: Store, lead_id: str, publish: Publish | None = None, now: 
             time.sleep(min(0.001 * attempt, 0.05))
             continue
 
-        store.write_history(lead_id, revision, update.from_seq, update.rows)
+        store.write_history(lead_id, revision, update.from_seq, update.rows, state.row_count)
         store.mark_scored([doc["_id"] for doc in pending_docs])
         outcome = LeadOutcome(
             lead_id=lead_id,
@@ -187,7 +187,7 @@ def decay_lead(store: Store, lead_id: str, now: datetime, publish: Publish | Non
         if not store.replace_lead(document, lead["revision"]):
             continue
         from_seq = rows[0].seq if rows else new_state.row_count
-        store.write_history(lead_id, revision, from_seq, rows)
+        store.write_history(lead_id, revision, from_seq, rows, state.row_count)
         outcome = LeadOutcome(lead_id, state.score, new_state.score, 0, False, attempt)
         if publish is not None and rows:
             update = engine.Update(new_state, rows, from_seq, False)
