@@ -15,7 +15,7 @@ from ingest.intake import IntakeReport, accept_events, check_dependencies
 from ingest.uploads import EXTENSIONS, FORMATS, parse_upload
 from ingest.validation import decode_json
 from scorestream.errors import ValidationError
-from scorestream.runtime import Runtime
+from scorestream.runtime import BATCH_SCORED_KEY, Runtime
 from scoring import worker
 from scoring.store import utcnow
 
@@ -218,8 +218,14 @@ def get_batch(batch_id: str):  # type: ignore[no-untyped-def]
     batch = rt.store.batches.find_one({"batch_id": batch_id}, {"_id": 0})
     if batch is None:
         raise ApiError(404, "not_found", f"batch {batch_id!r} does not exist; use the batch_id from the upload's answer")
-    # A projected find, not count_documents, which the embedded server runs slowly.
-    pending = sum(1 for _ in rt.store.events.find({"batch_id": batch_id, "scored": False}, {"_id": 1}))
+    counted = rt.redis.get(BATCH_SCORED_KEY.format(batch_id=batch_id))
+    if counted is not None:
+        pending = max(0, batch["accepted"] - int(counted))
+    else:
+        # No counter (nothing scored yet, or Redis lost it): count in MongoDB,
+        # with a projected find because count_documents is slow on the
+        # embedded server.
+        pending = sum(1 for _ in rt.store.events.find({"batch_id": batch_id, "scored": False}, {"_id": 1}))
     batch["pending"] = pending
     batch["scored"] = batch["accepted"] - pending
     batch["done"] = pending == 0

@@ -15,6 +15,9 @@ from scoring.updates import UpdatePublisher
 
 logger = logging.getLogger(__name__)
 
+BATCH_SCORED_KEY = "scorestream:batch:{batch_id}:scored"
+BATCH_PROGRESS_TTL = 7 * 86400
+
 
 @dataclass
 class Runtime:
@@ -35,8 +38,19 @@ class Runtime:
 
     @cached_property
     def store(self) -> Store:
-        """The collections of the configured database."""
-        return Store(self.mongo[self.settings.database])
+        """The collections of the configured database, counting batch progress in Redis."""
+        store = Store(self.mongo[self.settings.database])
+        store.on_scored = self.count_scored
+        return store
+
+    def count_scored(self, counts: dict[str, int]) -> None:
+        """Add newly scored events to their batches' progress counters."""
+        pipe = self.redis.pipeline(transaction=False)
+        for batch_id, count in counts.items():
+            key = BATCH_SCORED_KEY.format(batch_id=batch_id)
+            pipe.incrby(key, count)
+            pipe.expire(key, BATCH_PROGRESS_TTL)
+        pipe.execute()
 
     @cached_property
     def redis(self) -> redis.Redis:

@@ -115,8 +115,7 @@ def score_events(store: Store, ids: Sequence[Any], publish: Publish | None = Non
             for lead_id in succeeded
         ]
     )
-    scored_ids = [doc["_id"] for lead_id in succeeded for doc in by_lead[lead_id]]
-    store.mark_scored(scored_ids)
+    store.mark_scored([doc for lead_id in succeeded for doc in by_lead[lead_id]])
 
     if publish is not None:
         messages: list[dict[str, Any]] = []

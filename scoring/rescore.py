@@ -55,7 +55,7 @@ def rescore_lead(store: Store, lead_id: str, version: int, now: datetime | None 
             continue
         store.write_history(lead_id, revision, 0, rows, before.row_count)
         # Events scored by this fold need no further work from the sweep.
-        store.mark_scored([doc["_id"] for doc in documents if not doc.get("scored")])
+        store.mark_scored([doc for doc in documents if not doc.get("scored")])
         outcome = LeadOutcome(lead_id, before.score, state.score, len(events), True, attempt)
         changed = before.score != state.score or before.stage != state.stage
         if publish is not None and changed:

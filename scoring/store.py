@@ -13,7 +13,7 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Callable, Any, Iterable, Mapping, Sequence
 
 import msgspec
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReplaceOne
@@ -85,6 +85,10 @@ class Store:
         self.rule_sets = db["rule_sets"]
         self.batches = db["batches"]
         self._rules_cache: dict[int, RuleSet] = {}
+        # Called with {batch_id: events newly scored}; the runtime counts
+        # batch progress in Redis, because counting unscored events of a
+        # batch in MongoDB is slow on the embedded server.
+        self.on_scored: Callable[[dict[str, int]], None] | None = None
 
     # -- set-up -------------------------------------------------------------
 
@@ -223,10 +227,24 @@ class Store:
         )
         return list(cursor)
 
-    def mark_scored(self, ids: Sequence[Any]) -> None:
-        """Flag events as folded into their lead; the sweep ignores them from then on."""
-        if ids:
-            self.events.update_many({"_id": {"$in": list(ids)}}, {"$set": {"scored": True}})
+    def mark_scored(self, documents: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+        """Flag events as folded into their lead; return how many flipped per batch id.
+
+        ``documents`` need ``_id`` and may carry ``batch_id``. Only events
+        still unscored are counted, so concurrent markers of the same event
+        count it once, and :attr:`on_scored` (when set) receives the counts.
+        """
+        by_batch: dict[str | None, list[Any]] = {}
+        for document in documents:
+            by_batch.setdefault(document.get("batch_id"), []).append(document["_id"])
+        counts: dict[str, int] = {}
+        for batch_id, ids in by_batch.items():
+            result = self.events.update_many({"_id": {"$in": ids}, "scored": False}, {"$set": {"scored": True}})
+            if batch_id is not None and result.modified_count:
+                counts[batch_id] = result.modified_count
+        if counts and self.on_scored is not None:
+            self.on_scored(counts)
+        return counts
 
     # -- leads --------------------------------------------------------------
 

@@ -91,7 +91,7 @@ def score_lead(store: Store, lead_id: str, publish: Publish | None = None, now: 
             continue
 
         store.write_history(lead_id, revision, update.from_seq, update.rows, state.row_count)
-        store.mark_scored([doc["_id"] for doc in pending_docs])
+        store.mark_scored(pending_docs)
         outcome = LeadOutcome(
             lead_id=lead_id,
             score_before=state.score,

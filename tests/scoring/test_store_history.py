@@ -35,7 +35,7 @@ def test_scored_flag_query_after_mark(store: Store) -> None:
     store.insert_events([document])
     assert len(store.unscored_events(lead_id)) == 1
 
-    store.mark_scored([document["_id"]])
+    store.mark_scored([document])
 
     assert store.unscored_events(lead_id) == []
     assert len(list(store.events.find({"lead_id": lead_id, "scored": True}))) == 1
