@@ -147,7 +147,8 @@ def _replace_all(store: Store, plans: dict[str, Any], write_id: str) -> set[str]
     if not plans:
         return set()
     operations = [
-        ReplaceOne({"lead_id": lead_id, "revision": lead["revision"]}, document)
+        # By _id, which the embedded server finds through its primary key.
+        ReplaceOne({"_id": lead["_id"], "revision": lead["revision"]}, document)
         for lead_id, (lead, _state, _update, document) in plans.items()
     ]
     result = store.leads.bulk_write(operations, ordered=False)

@@ -51,7 +51,7 @@ def rescore_lead(store: Store, lead_id: str, version: int, now: datetime | None 
             revision=revision,
             next_decay_at=engine.next_decay_at(state, rules),
         )
-        if not store.replace_lead(document, lead["revision"]):
+        if not store.replace_lead(document, lead["revision"], lead["_id"]):
             continue
         store.write_history(lead_id, revision, 0, rows, before.row_count)
         # Events scored by this fold need no further work from the sweep.

@@ -260,11 +260,15 @@ class Store:
         except DuplicateKeyError:
             pass
 
-    def replace_lead(self, document: dict[str, Any], expected_revision: int) -> bool:
-        """Compare-and-set: replace the lead only if it is still at ``expected_revision``."""
-        result = self.leads.replace_one(
-            {"lead_id": document["lead_id"], "revision": expected_revision}, document
-        )
+    def replace_lead(self, document: dict[str, Any], expected_revision: int, document_id: Any = None) -> bool:
+        """Compare-and-set: replace the lead only if it is still at ``expected_revision``.
+
+        Pass the stored ``_id`` when known: the embedded server looks a
+        replacement up by ``_id`` through its primary key but scans the
+        collection for any other filter.
+        """
+        key = {"_id": document_id} if document_id is not None else {"lead_id": document["lead_id"]}
+        result = self.leads.replace_one({**key, "revision": expected_revision}, document)
         return result.matched_count == 1
 
     # -- history ------------------------------------------------------------
@@ -306,15 +310,25 @@ class Store:
                         raise
                     clashes.append(documents[write_error["index"]])
         if clashes:
+            # The stored rows are found by an indexed query per lead and
+            # replaced by _id, because the embedded server scans the whole
+            # collection for a replacement filtered on other fields.
+            stored: dict[tuple[str, int], Any] = {}
+            for lead_id in {doc["lead_id"] for doc in clashes}:
+                low = min(doc["seq"] for doc in clashes if doc["lead_id"] == lead_id)
+                for row in self.history.find({"lead_id": lead_id, "seq": {"$gte": low}}, {"_id": 1, "seq": 1}):
+                    stored[(lead_id, row["seq"])] = row["_id"]
             # insert_many may have set _id on the documents; a replacement must not carry it.
             replacements = [
                 ReplaceOne(
-                    {"lead_id": doc["lead_id"], "seq": doc["seq"], "revision": {"$lt": doc["revision"]}},
+                    {"_id": stored[(doc["lead_id"], doc["seq"])], "revision": {"$lt": doc["revision"]}},
                     {key: value for key, value in doc.items() if key != "_id"},
                 )
                 for doc in clashes
+                if (doc["lead_id"], doc["seq"]) in stored
             ]
-            self.history.bulk_write(replacements, ordered=False)
+            if replacements:
+                self.history.bulk_write(replacements, ordered=False)
         self._trim_history(writes)
 
     def _trim_history(self, writes: Sequence[HistoryWrite]) -> None:

@@ -85,7 +85,7 @@ def score_lead(store: Store, lead_id: str, publish: Publish | None = None, now: 
             revision=revision,
             next_decay_at=engine.next_decay_at(update.state, rules),
         )
-        if not store.replace_lead(document, lead["revision"]):
+        if not store.replace_lead(document, lead["revision"], lead["_id"]):
             # Another worker updated the lead first; recompute from its result.
             time.sleep(min(0.001 * attempt, 0.05))
             continue
@@ -184,7 +184,7 @@ def decay_lead(store: Store, lead_id: str, now: datetime, publish: Publish | Non
                 next_decay_at=engine.next_decay_at(new_state, rules),
             )
         )
-        if not store.replace_lead(document, lead["revision"]):
+        if not store.replace_lead(document, lead["revision"], lead["_id"]):
             continue
         from_seq = rows[0].seq if rows else new_state.row_count
         store.write_history(lead_id, revision, from_seq, rows, state.row_count)

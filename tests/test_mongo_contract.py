@@ -136,3 +136,11 @@ def test_distinct_and_projection(collection: Collection) -> None:
     collection.insert_many([{"lead_id": "a", "x": 1}, {"lead_id": "a", "x": 2}, {"lead_id": "b", "x": 3}])
     assert sorted(collection.distinct("lead_id")) == ["a", "b"]
     assert collection.find_one({"x": 3}, {"_id": 0, "lead_id": 1}) == {"lead_id": "b"}
+
+
+def test_compare_and_set_by_id_and_revision(collection: Collection) -> None:
+    document_id = collection.insert_one({"lead_id": "a", "revision": 0}).inserted_id
+    assert collection.replace_one({"_id": document_id, "revision": 0}, {"lead_id": "a", "revision": 1}).matched_count == 1
+    assert collection.replace_one({"_id": document_id, "revision": 0}, {"lead_id": "a", "revision": 2}).matched_count == 0
+    assert collection.find_one({"lead_id": "a"})["_id"] == document_id
+    assert collection.find_one({"lead_id": "a"})["revision"] == 1
