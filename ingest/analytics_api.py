@@ -16,6 +16,7 @@ from scoring.store import utcnow
 blueprint = Blueprint("analytics", __name__)
 
 MAX_SIMULATION_LEADS = 1000
+MAX_WITHIN_DAYS = 36_500
 MAX_BINS = 1000
 MAX_SCORE_FILTER = 10**9
 
@@ -72,7 +73,7 @@ def _export(kind: str) -> Response:
         raise ApiError(400, "invalid", str(error)) from None
     return Response(
         stream_with_context(chunks),
-        mimetype=CONTENT_TYPES[fmt],
+        content_type=CONTENT_TYPES[fmt],
         headers={"Content-Disposition": f'attachment; filename="{export_filename(kind, fmt)}"'},  # type: ignore[arg-type]
     )
 
@@ -116,8 +117,8 @@ def post_simulation():  # type: ignore[no-untyped-def]
     if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= MAX_SIMULATION_LEADS:
         raise ApiError(400, "invalid", f"top={top!r} must be a whole number from 1 to {MAX_SIMULATION_LEADS}")
     within = payload.get("within_days")
-    if within is not None and (not isinstance(within, (int, float)) or within <= 0):
-        raise ApiError(400, "invalid", f"within_days={within!r} must be a positive number of days")
+    if within is not None and (not isinstance(within, (int, float)) or isinstance(within, bool) or not 0 < within <= MAX_WITHIN_DAYS):
+        raise ApiError(400, "invalid", f"within_days={within!r} must be a number of days above 0 and at most {MAX_WITHIN_DAYS}")
     outcome = payload.get("outcome")
     if outcome is not None and not isinstance(outcome, str):
         raise ApiError(400, "invalid", f"outcome={outcome!r} must be an event type name")

@@ -94,6 +94,18 @@ def post_manual():  # type: ignore[no-untyped-def]
     return jsonify(dict(result, lead=lead_json(rt, lead) if lead else None)), 200
 
 
+def _discard_body() -> None:
+    """Read and drop the request body before an early error answer.
+
+    Answering while the client is still sending makes the server close the
+    connection, and many clients then report a reset instead of the 413.
+    The body is read in chunks, never beyond the app's overall body limit.
+    """
+    stream = request.stream
+    while stream.read(64 * 1024):
+        pass
+
+
 @blueprint.post("/api/events/webhook")
 def post_webhook():  # type: ignore[no-untyped-def]
     """Accept one event or an array, verifying a Standard Webhooks signature when a secret is set."""
@@ -101,6 +113,7 @@ def post_webhook():  # type: ignore[no-untyped-def]
     settings = rt.settings
     length = request.content_length
     if length is not None and length > settings.max_webhook_bytes:
+        _discard_body()
         raise ApiError(413, "too_large", f"the webhook body is {length} bytes; the limit is {settings.max_webhook_bytes}")
     body = request.get_data(cache=True)
     if len(body) > settings.max_webhook_bytes:

@@ -106,6 +106,10 @@ def serve_client(ws: Any, hub: Hub, since: int | None) -> None:
         ws.send(json.dumps({"type": "hello", "seq": last_sent}))
         if since is not None:
             missed, resync = hub.backlog(since)
+            if since > hub.latest_seq():
+                # A seq this server never issued (another stream, or a reset
+                # Redis): start over from now instead of waiting for it.
+                resync = True
             if resync:
                 last_sent = hub.latest_seq()
                 ws.send(json.dumps({"type": "resync", "seq": last_sent, "since": since}))

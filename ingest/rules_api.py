@@ -11,6 +11,7 @@ from ingest.auth import require_write_access
 from ingest.errors import ApiError
 from ingest.events_api import _require_json, runtime
 from scorestream.runtime import Runtime
+from scorestream.errors import ValidationError
 from scoring.rules import RuleSet, parse_rule_set
 
 logger = logging.getLogger(__name__)
@@ -29,6 +30,13 @@ def rules_json(rules: RuleSet | dict[str, Any]) -> dict[str, Any]:
 
 def publish(rt: Runtime, payload: Any, published_by: str, rescore: bool) -> dict[str, Any]:
     """Validate and publish a rule set; optionally start a rescore. Shared by the API and the dashboard."""
+    if isinstance(payload, dict) and "points" not in payload:
+        # Publishing replaces the live rules whole, so an empty or partial
+        # body must not silently fall back to the defaults.
+        raise ValidationError(
+            "the rule set has no points; send the whole rule set (points, and optionally cap, floor, decay, stages, note)",
+            details=[{"field": "points", "message": "missing"}],
+        )
     candidate = parse_rule_set(payload)
     published = rt.store.publish_rules(candidate, published_by=published_by)
     body: dict[str, Any] = {"rules": rules_json(published), "rescore": None}

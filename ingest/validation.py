@@ -33,6 +33,7 @@ MAX_FUTURE = timedelta(minutes=5)
 # the year 5138, while 1e11 milliseconds is March 1973.
 EPOCH_MILLIS_FROM = 100_000_000_000
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _TYPE = re.compile(r"^[A-Za-z0-9_.:\-]+$")
 _SOURCE = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
@@ -142,6 +143,10 @@ def _text(name: str, value: str | None, limit: int) -> str | None:
     value = value.strip()
     if len(value) > limit:
         raise ValidationError(f"{name} is {len(value)} characters long; the limit is {limit}")
+    if _CONTROL.search(value):
+        # A NUL or other control character in an id would not survive every
+        # store and export unchanged, so two ids could end up as one.
+        raise ValidationError(f"{name} {value[:80]!r} contains a control character; remove it")
     return value or None
 
 
