@@ -17,6 +17,12 @@ blueprint = Blueprint("analytics", __name__)
 
 MAX_SIMULATION_LEADS = 1000
 MAX_WITHIN_DAYS = 36_500
+_COMMON_EXPORT = {"format", "tz", "lead_ids"}
+EXPORT_PARAMETERS = {
+    "leads": _COMMON_EXPORT | {"stages", "min_score"},
+    "events": _COMMON_EXPORT | {"start", "end", "types", "sources"},
+    "history": _COMMON_EXPORT | {"start", "end", "causes"},
+}
 MAX_BINS = 1000
 MAX_SCORE_FILTER = 10**9
 
@@ -39,6 +45,13 @@ def _time_arg(name: str) -> datetime | None:
 def _export(kind: str) -> Response:
     from analytics.export import CONTENT_TYPES, export_filename, stream_export
 
+    allowed = EXPORT_PARAMETERS[kind]
+    unknown = sorted(set(request.args) - allowed)
+    if unknown:
+        # An ignored filter would export far more than the caller meant.
+        raise ApiError(
+            400, "invalid", f"unknown {kind} export parameters {unknown}; allowed: {', '.join(sorted(allowed))}"
+        )
     fmt = request.args.get("format", "csv")
     tz = request.args.get("tz", "UTC")
     filters: dict[str, Any] = {}
@@ -62,6 +75,8 @@ def _export(kind: str) -> Response:
             value = _time_arg(name)
             if value is not None:
                 filters[name] = value
+        if kind == "history" and _list_arg("causes"):
+            filters["causes"] = _list_arg("causes")
         if kind == "events":
             if _list_arg("types"):
                 filters["types"] = _list_arg("types")
@@ -92,7 +107,7 @@ def export_events() -> Response:
 
 @blueprint.get("/api/utils/export/history")
 def export_history() -> Response:
-    """Stream the score history as CSV or Parquet (``format``, ``tz``, ``start``, ``end``, ``lead_ids``)."""
+    """Stream the score history as CSV or Parquet (``format``, ``tz``, ``start``, ``end``, ``causes``, ``lead_ids``)."""
     return _export("history")
 
 

@@ -632,7 +632,11 @@ PATHS: dict[str, Any] = {
     "/api/utils/export/history": {
         "get": {
             "summary": "Stream the score history as CSV or Parquet",
-            "parameters": [*EXPORT_PARAMETERS, *TIME_PARAMETERS],
+            "parameters": [
+                *EXPORT_PARAMETERS,
+                *TIME_PARAMETERS,
+                _query("causes", "comma-separated causes: event, decay, rescore", {"type": "string"}),
+            ],
             "responses": EXPORT_RESPONSES,
         }
     },

@@ -53,3 +53,15 @@ def test_csv_export_has_one_charset(api: Api) -> None:
     response = api.get("/api/utils/export/leads?format=csv&lead_ids=nobody")
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
+
+
+def test_export_rejects_unknown_filter(api: Api) -> None:
+    response = api.get("/api/utils/export/leads?lead_id=typo")
+    assert response.status_code == 400
+    assert "lead_id" in response.json()["error"]["message"]
+    assert "lead_ids" in response.json()["error"]["message"]
+
+
+def test_history_export_filters_by_cause(api: Api) -> None:
+    response = api.get("/api/utils/export/history?causes=decay&lead_ids=nobody")
+    assert response.status_code == 200
