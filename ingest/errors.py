@@ -43,7 +43,10 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(ApiError)
     def api_error(error: ApiError):  # type: ignore[no-untyped-def]
-        return error_response(error.status, error.code, error.message, error.details, error.headers)
+        headers = dict(error.headers)
+        if error.status == 413:
+            headers.setdefault("Connection", "close")
+        return error_response(error.status, error.code, error.message, error.details, headers)
 
     @app.errorhandler(ValidationError)
     def validation_error(error: ValidationError):  # type: ignore[no-untyped-def]
@@ -56,6 +59,10 @@ def register_error_handlers(app: Flask) -> None:
         if error.code == 413:
             limit = app.config.get("MAX_CONTENT_LENGTH")
             message = f"the request body is larger than the limit of {limit} bytes; split it into smaller requests"
+            # The unread body makes the server drop the connection after the
+            # answer; saying so stops clients from reusing it for the next
+            # request, which would then fail with no response at all.
+            return error_response(413, code, message, headers={"Connection": "close"})
         return error_response(error.code or 500, code, message)
 
     @app.errorhandler(DependencyUnavailable)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+import requests
 
 from scorestream.services import Services, free_port
 from tests.conftest import Api, service_env, start_process, stop_process, wait_ready
@@ -61,7 +62,11 @@ def test_body_over_limit_gets_413(small: Api) -> None:
 
 
 def test_webhook_body_over_limit_gets_413(small: Api) -> None:
-    response = small.post("/api/events/webhook", data=b"[" + b" " * 9000 + b"]", headers=JSON)
+    # A new connection: the session's pooled one may be the one the server
+    # closed after the previous test's oversized body.
+    response = requests.post(
+        f"{small.base_url}/api/events/webhook", data=b"[" + b" " * 9000 + b"]", headers=JSON, timeout=30
+    )
     assert_error(response, 413, "too_large")
 
 
