@@ -64,8 +64,8 @@ def accept_events(
 ) -> IntakeReport:
     """Validate, store and enqueue parsed rows ``(line, index, raw, parse_error)``.
 
-    Rows go to MongoDB ``chunk_size`` at a time and each chunk's leads are
-    enqueued as a few tasks, never one task per event.
+    Rows go to MongoDB ``chunk_size`` at a time, and each chunk's accepted
+    event ids become one scoring task, never one task per event.
     """
     store = runtime.store
     chunk_size = runtime.settings.chunk_size

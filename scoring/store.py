@@ -1,7 +1,7 @@
 """MongoDB persistence of events, leads, score history and rule sets.
 
 Leads are updated by compare-and-set on ``revision`` with whole-document
-replacement (``replace_one({"lead_id": ..., "revision": n}, doc)``): a worker
+replacement (``replace_one({"_id": ..., "revision": n}, doc)``): a worker
 that loses the race reloads and recomputes, so no update is lost and no lock
 can be stranded by a crash. Whole-document replacement also keeps datetimes
 as BSON dates on servers that store ``$set`` datetimes as strings.
