@@ -123,7 +123,7 @@ def score_events(store: Store, ids: Sequence[Any], publish: Publish | None = Non
             _, state, update, _ = plans[lead_id]
             pending = sorted((event_from_document(doc) for doc in by_lead[lead_id]), key=lambda event: event.key)
             outcome = LeadOutcome(lead_id, state.score, update.state.score, len(pending), False, 1)
-            messages.extend(score_messages(outcome, state, update, pending[-1]))
+            messages.extend(score_messages(outcome, state, update, pending[-1], revision=plans[lead_id][3]["revision"]))
         publish(messages)
 
     refolds = 0

@@ -60,7 +60,7 @@ def rescore_lead(store: Store, lead_id: str, version: int, now: datetime | None 
         changed = before.score != state.score or before.stage != state.stage
         if publish is not None and changed:
             update = engine.Update(state, rows, 0, True)
-            publish(score_messages(outcome, before, update, None, cause="rescore"))
+            publish(score_messages(outcome, before, update, None, cause="rescore", revision=revision))
         return outcome
     raise RuntimeError(f"lead {lead_id!r}: rescore gave up after {MAX_ATTEMPTS} conflicts")
 

@@ -101,7 +101,7 @@ def score_lead(store: Store, lead_id: str, publish: Publish | None = None, now: 
             attempts=attempt,
         )
         if publish is not None:
-            publish(score_messages(outcome, state, update, ordered[-1]))
+            publish(score_messages(outcome, state, update, ordered[-1], revision=revision))
         return outcome
     raise RuntimeError(f"lead {lead_id!r}: gave up after {MAX_ATTEMPTS} compare-and-set conflicts")
 
@@ -112,6 +112,7 @@ def score_messages(
     update: engine.Update,
     last_event: engine.Event | None,
     cause: str = "event",
+    revision: int | None = None,
 ) -> list[dict[str, Any]]:
     """Build the real-time messages for one lead update.
 
@@ -123,6 +124,9 @@ def score_messages(
         {
             "type": "score.updated",
             "lead_id": outcome.lead_id,
+            # Concurrent updates of one lead may reach the stream out of
+            # order; the highest revision carries the current score.
+            "revision": revision,
             "old_score": outcome.score_before,
             "new_score": outcome.score_after,
             "delta": outcome.score_after - outcome.score_before,
@@ -191,7 +195,7 @@ def decay_lead(store: Store, lead_id: str, now: datetime, publish: Publish | Non
         outcome = LeadOutcome(lead_id, state.score, new_state.score, 0, False, attempt)
         if publish is not None and rows:
             update = engine.Update(new_state, rows, from_seq, False)
-            publish(score_messages(outcome, state, update, None, cause="decay"))
+            publish(score_messages(outcome, state, update, None, cause="decay", revision=revision))
         return outcome
     raise RuntimeError(f"lead {lead_id!r}: decay gave up after {MAX_ATTEMPTS} conflicts")
 
