@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scorestream.config import Settings
+
+if TYPE_CHECKING:
+    from scorestream.runtime import Runtime
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +46,26 @@ def run_web(settings: Settings, port: int, host: str = "127.0.0.1", workers: int
     Server().run()
 
 
+def wait_for_mongodb(runtime: "Runtime", interval: float = 1.0) -> None:
+    """Create the indexes, retrying while MongoDB is down.
+
+    A worker started or restarted while MongoDB is restarting would
+    otherwise exit at once, and nothing would score the queued events.
+    """
+    from pymongo.errors import PyMongoError
+
+    attempt = 0
+    while True:
+        try:
+            runtime.store.ensure_indexes()
+            return
+        except PyMongoError as error:
+            attempt += 1
+            if attempt == 1 or attempt % 30 == 0:
+                logger.warning("worker: MongoDB is not answering (%s); retrying every %.0f s", error, interval)
+            time.sleep(interval)
+
+
 def run_worker(settings: Settings, threads: int | None = None) -> None:
     """Run a Huey consumer with the scoring tasks and the periodic decay and sweep."""
     from huey.consumer import Consumer
@@ -50,7 +73,7 @@ def run_worker(settings: Settings, threads: int | None = None) -> None:
     from scorestream.runtime import Runtime
 
     runtime = Runtime(settings)
-    runtime.store.ensure_indexes()
+    wait_for_mongodb(runtime)
     queue = runtime.queue
     consumer = Consumer(
         queue.huey,
