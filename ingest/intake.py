@@ -49,11 +49,11 @@ def check_dependencies(runtime: Runtime) -> None:
     try:
         runtime.redis.ping()
     except Exception as error:  # redis raises several unrelated types here
-        raise DependencyUnavailable(f"Redis is not answering: {type(error).__name__}") from error
+        raise DependencyUnavailable(f"Redis is not responding: {type(error).__name__}") from error
     try:
         runtime.mongo.admin.command("ping")
     except Exception as error:
-        raise DependencyUnavailable(f"MongoDB is not answering: {type(error).__name__}") from error
+        raise DependencyUnavailable(f"MongoDB is not responding: {type(error).__name__}") from error
 
 
 def accept_events(

@@ -153,7 +153,7 @@ def load_demo(
                 progress = session.get(f"{base_url}/api/events/batch/{batch_id}", timeout=120).json()
             except requests.Timeout:
                 # A busy embedded server can be slow to answer; the load goes on.
-                logger.warning("demo: progress of batch %s did not answer within 120 s; asking again", batch_id)
+                logger.warning("demo: progress request for batch %s timed out after 120 s; retrying", batch_id)
                 continue
             if progress["done"]:
                 break

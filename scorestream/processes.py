@@ -62,7 +62,7 @@ def wait_for_mongodb(runtime: "Runtime", interval: float = 1.0) -> None:
         except PyMongoError as error:
             attempt += 1
             if attempt == 1 or attempt % 30 == 0:
-                logger.warning("worker: MongoDB is not answering (%s); retrying every %.0f s", error, interval)
+                logger.warning("worker: MongoDB is not responding (%s); retrying every %.0f s", error, interval)
             time.sleep(interval)
 
 
